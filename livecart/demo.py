@@ -1,0 +1,118 @@
+"""``livecart demo``: a brand, a creator, eight products and a show ready to go live.
+
+Seeding is idempotent: a second start keeps what the first one left (stock sold,
+orders) and only fills in what is missing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from livecart.auth.tokens import Role, issue_token
+from livecart.commerce.catalog import Brand, Product, save_brand, save_product
+from livecart.commerce.creators import Creator, save_creator
+from livecart.commerce.shows import LineupEntry, NewShow, create_show
+from livecart.runtime import Runtime
+
+BRAND = Brand(id="northwind", name="Northwind Outfitters")
+CREATOR = Creator(id="maya", name="Maya Lindqvist")
+SHOW_ID = "demo-show"
+TOKEN_TTL_S = 7 * 86400
+
+_IMG = "https://images.example.com/northwind"
+PRODUCTS = [
+    # sku, title, price (cents), units for the show, commission bps, per-user limit
+    ("nw-trail-jacket", "Trail shell jacket", 12900, 40, 1000, 2),
+    ("nw-merino-tee", "Merino wool tee", 4900, 120, 800, 5),
+    ("nw-down-vest", "Packable down vest", 8900, 60, 1000, 2),
+    ("nw-hiking-socks", "Hiking socks, 3 pairs", 1900, 300, 600, 10),
+    ("nw-daypack-22", "Daypack 22 L", 6900, 50, 900, 2),
+    ("nw-headlamp", "Rechargeable headlamp", 3400, 80, 700, 3),
+    ("nw-trail-bottle", "Insulated trail bottle", 2900, 150, 700, 4),
+    ("nw-beanie", "Rib-knit beanie", 2400, 200, 800, 5),
+]
+
+
+def demo_products() -> list[tuple[Product, int]]:
+    return [
+        (
+            Product(
+                sku=sku,
+                brand=BRAND.id,
+                title=title,
+                price=price,
+                currency="EUR",
+                description=f"{title} from {BRAND.name}.",
+                image_url=f"{_IMG}/{sku}.jpg",
+                commission_bps=bps,
+                per_user_limit=limit,
+            ),
+            units,
+        )
+        for sku, title, price, units, bps, limit in PRODUCTS
+    ]
+
+
+@dataclass(frozen=True)
+class DemoTokens:
+    streamer: str
+    moderator: str
+    viewer: str
+
+
+async def seed_demo(runtime: Runtime) -> None:
+    redis = runtime.redis
+    await save_brand(redis, BRAND)
+    await save_creator(redis, CREATOR)
+    products = demo_products()
+    for product, _ in products:
+        await save_product(redis, product)
+    await create_show(
+        redis,
+        runtime.scripts,
+        NewShow(
+            id=SHOW_ID,
+            title="Maya's Sunday trail gear drop",
+            creator=CREATOR.id,
+            brand=BRAND.id,
+            lineup=tuple(LineupEntry(sku=p.sku, quantity=units) for p, units in products),
+        ),
+        stream_max_events=runtime.settings.hub.stream_max_events,
+    )
+
+
+def demo_tokens(secret: str) -> DemoTokens:
+    def token(role: Role, sub: str, show: str | None) -> str:
+        return issue_token(secret, sub=sub, role=role, show=show, ttl_s=TOKEN_TTL_S)
+
+    return DemoTokens(
+        streamer=token(Role.STREAMER, CREATOR.id, SHOW_ID),
+        moderator=token(Role.MODERATOR, "sam-mod", SHOW_ID),
+        viewer=token(Role.VIEWER, "ana", None),
+    )
+
+
+def banner(base_url: str, secret: str, admin_key: str, data_dir: str | None) -> str:
+    tokens = demo_tokens(secret)
+    kept = f"Data is kept in {data_dir}; a restart finds it." if data_dir else ""
+    return (
+        f"""
+livecart demo is running at {base_url}
+
+  The demo show (lineup, live stock):  {base_url}/api/shows/{SHOW_ID}
+  Readiness:                           {base_url}/readyz
+  Metrics:                             {base_url}/metrics
+
+Tokens for the demo show (valid 7 days):
+  streamer  (maya):     {tokens.streamer}
+  moderator (sam-mod):  {tokens.moderator}
+  viewer    (ana):      {tokens.viewer}
+
+Merchant API key (X-API-Key header): {admin_key}
+  curl -X POST {base_url}/api/tokens -H 'X-API-Key: {admin_key}' \\
+       -d '{{"sub": "bob", "role": "viewer"}}'
+
+{kept} Press Ctrl-C to stop.
+""".rstrip()
+        + "\n"
+    )

@@ -1,0 +1,54 @@
+"""Lua scripts: one ``.lua`` file per operation, next to the module that calls it.
+
+Every ``*.lua`` file in the package is registered by its file name (names are unique
+across the package) and run by EVALSHA. redis-py's ``AsyncScript`` loads a script again
+when the server answers NOSCRIPT (after a restart without persistence of the script
+cache, a ``SCRIPT FLUSH``, or a failover), so callers never see that error. ``preload``
+loads every script at start-up, so a syntax error stops the node before it serves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
+
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
+
+
+def find_script_files(root: Path = PACKAGE_DIR) -> dict[str, Path]:
+    """Script name (file stem) -> path, refusing two files with the same name."""
+    found: dict[str, Path] = {}
+    for path in sorted(root.rglob("*.lua")):
+        if path.stem in found:
+            raise RuntimeError(
+                f"two Lua scripts named {path.stem!r}: {found[path.stem]} and {path}"
+            )
+        found[path.stem] = path
+    return found
+
+
+class Scripts(Mapping[str, AsyncScript]):
+    """The package's scripts, registered on one client: ``await scripts["name"](keys, args)``."""
+
+    def __init__(self, client: Redis, files: Mapping[str, Path] | None = None) -> None:
+        files = find_script_files() if files is None else files
+        self._client = client
+        self._scripts = {
+            name: client.register_script(path.read_text()) for name, path in files.items()
+        }
+
+    def __getitem__(self, name: str) -> AsyncScript:
+        return self._scripts[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._scripts)
+
+    def __len__(self) -> int:
+        return len(self._scripts)
+
+    async def preload(self) -> None:
+        for script in self._scripts.values():
+            script.sha = await self._client.script_load(script.script)

@@ -1,0 +1,62 @@
+"""Fixtures on real parts: one Redis (the bundled valkey-server) per test session,
+a clean database for each test, and real servers on free ports."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+
+from livecart.config import Settings
+from livecart.runtime import Runtime, running
+from livecart.store.embedded import EmbeddedRedis, bundled_server_binary
+from tests.helpers import STRONG_ADMIN_KEY, STRONG_SECRET, LiveServer, serve_app
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
+    server = EmbeddedRedis(tmp_path_factory.mktemp("session-redis"), binary=bundled_server_binary())
+    asyncio.run(server.start())
+    yield server
+    asyncio.run(server.stop())
+
+
+@pytest.fixture
+def settings(redis_server: EmbeddedRedis) -> Settings:
+    return Settings().with_overrides(
+        {
+            "redis": {"url": redis_server.url},
+            "auth": {"secret": STRONG_SECRET, "admin_api_key": STRONG_ADMIN_KEY},
+            "server": {"port": 0},
+        }
+    )
+
+
+@pytest.fixture
+async def redis(settings: Settings) -> AsyncIterator[Redis]:
+    """A client on the session's Redis, emptied before the test."""
+    client = Redis.from_url(settings.redis.url, decode_responses=True)
+    await client.flushall()
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def runtime(settings: Settings, redis: Redis) -> AsyncIterator[Runtime]:
+    async with running(settings) as started:
+        yield started
+
+
+@pytest.fixture
+async def server(settings: Settings, redis: Redis) -> AsyncIterator[LiveServer]:
+    async with serve_app(settings) as live:
+        yield live
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    """A short path (unix sockets allow ~100 bytes) for a test's own embedded Redis."""
+    return tmp_path / "data"

@@ -1,0 +1,149 @@
+"""Helpers that start real servers: in this process (uvicorn on a free port) or as a
+``livecart`` child process, as a user would run it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import uvicorn
+from starlette.applications import Starlette
+
+from livecart.app import create_app
+from livecart.config import Settings
+from livecart.runtime import Runtime
+
+STRONG_SECRET = "test-secret-0123456789abcdef0123456789abcdef"
+STRONG_ADMIN_KEY = "test-admin-key-0123456789"
+
+
+@dataclass
+class LiveServer:
+    url: str
+    app: Starlette
+
+    @property
+    def runtime(self) -> Runtime:
+        runtime: Runtime = self.app.state.runtime
+        return runtime
+
+
+@contextlib.asynccontextmanager
+async def serve_app(settings: Settings) -> AsyncIterator[LiveServer]:
+    """``create_app(settings)`` served by uvicorn on a free port, lifespan and all."""
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=0, lifespan="on", log_level="warning", ws="none"
+    )
+    server = uvicorn.Server(config)
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+            raise RuntimeError("server stopped during start-up")
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield LiveServer(url=f"http://127.0.0.1:{port}", app=app)
+    finally:
+        server.should_exit = True
+        await task
+
+
+class LivecartProcess:
+    """``python -m livecart ARGS`` in its own process, as a user would run it."""
+
+    def __init__(self, args: list[str], cwd: Path, env: Mapping[str, str] | None = None) -> None:
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith("LIVECART_")}
+        full_env.update(env or {})
+        self.stdout_path = cwd / f"livecart-{time.monotonic_ns()}.out"
+        self.stderr_path = self.stdout_path.with_suffix(".err")
+        self._out = self.stdout_path.open("wb")
+        self._err = self.stderr_path.open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "livecart", *args],
+            cwd=cwd,
+            env=full_env,
+            stdout=self._out,
+            stderr=self._err,
+        )
+
+    @property
+    def stdout(self) -> str:
+        return self.stdout_path.read_text()
+
+    @property
+    def stderr(self) -> str:
+        return self.stderr_path.read_text()
+
+    def wait_for_url(self, timeout: float = 15.0) -> str:
+        """The base URL the process announces once it listens."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            match = re.search(r"http://127\.0\.0\.1:\d+", self.stdout)
+            if match:
+                return match.group(0)
+            if self.proc.poll() is not None:
+                raise AssertionError(
+                    f"livecart exited with {self.proc.returncode} before listening:\n{self.stderr}"
+                )
+            time.sleep(0.02)
+        raise AssertionError(f"livecart did not announce its URL within {timeout}s:\n{self.stderr}")
+
+    def signal(self, sig: signal.Signals) -> None:
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout: float = 20.0) -> int:
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            self._out.close()
+            self._err.close()
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self._out.close()
+        self._err.close()
+
+
+def get(url: str, **kwargs: object) -> httpx.Response:
+    return httpx.get(url, timeout=5.0, **kwargs)  # type: ignore[arg-type]
+
+
+def processes_serving(data_dir: Path) -> list[int]:
+    """Pids of live redis/valkey servers whose command line names this data directory."""
+    found = []
+    needle = str(data_dir.resolve()).encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        if needle in cmdline and b"-server" in cmdline and "State:\tZ" not in status:
+            found.append(int(entry.name))
+    return found
+
+
+def wait_until(predicate: object, timeout: float = 10.0, interval: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return True
+        time.sleep(interval)
+    return False
