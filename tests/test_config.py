@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from livecart.config import (
     PLACEHOLDER_ADMIN_KEY,
@@ -140,3 +142,17 @@ def test_base_url_uses_public_url_or_a_reachable_host() -> None:
     assert any_host.base_url == "http://127.0.0.1:9"
     public = Settings().with_overrides({"server": {"public_url": "https://shop.example/"}})
     assert public.base_url == "https://shop.example"
+
+
+@given(st.dictionaries(st.sampled_from(["port", "host", "log_level"]), st.text(max_size=12)))
+def test_any_environment_either_loads_or_is_refused_with_a_config_error(
+    values: dict[str, str],
+) -> None:
+    env = {f"LIVECART_SERVER_{k.upper()}": v for k, v in values.items()}
+    try:
+        settings = load_settings(env=env, cwd=Path("/"))
+    except ConfigError as exc:
+        assert "server." in str(exc)
+    else:
+        assert 0 <= settings.server.port <= 65535
+        assert settings.server.log_level in ("critical", "error", "warning", "info", "debug")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from redis.crc import key_slot
 
 from livecart.errors import InvalidInput
@@ -55,3 +57,15 @@ def test_different_kinds_of_key_never_collide() -> None:
         keys.brands_index(),
     ]
     assert len(set(names)) == len(names)
+
+
+@given(st.text(max_size=80))
+def test_any_text_is_either_refused_or_makes_keys_with_exactly_one_hash_tag(text: str) -> None:
+    try:
+        keys.check_id(text, "show")
+    except InvalidInput:
+        assert keys.ID_PATTERN.fullmatch(text) is None
+        return
+    made = [make(text) for make in SHOW_KEYS]
+    assert all(k.count("{") == 1 and k.count("}") == 1 for k in made)
+    assert len({key_slot(k.encode()) for k in made}) == 1
