@@ -7,7 +7,17 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 
-from livecart.api import health, shows, tokens
+from livecart.api import (
+    catalog,
+    checkout,
+    creators,
+    health,
+    orders,
+    show_control,
+    shows,
+    tokens,
+    webhooks,
+)
 from livecart.api.edge import EXCEPTION_HANDLERS
 from livecart.config import Settings
 from livecart.runtime import ReadyHook, Runtime, running
@@ -37,7 +47,17 @@ def create_app(
             yield
 
     return Starlette(
-        routes=[*health.routes, *shows.routes, *tokens.routes],
+        routes=[
+            *health.routes,
+            *shows.routes,
+            *show_control.routes,
+            *checkout.routes,
+            *catalog.routes,
+            *creators.routes,
+            *orders.routes,
+            *webhooks.routes,
+            *tokens.routes,
+        ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )

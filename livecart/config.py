@@ -143,11 +143,77 @@ class HubSettings:
 
 
 @dataclass(frozen=True)
+class CheckoutSettings:
+    hold_seconds: int = _setting(
+        30,
+        "units reserved by a tap return to stock unless confirmed within this many seconds",
+        min=2,
+        max=3600,
+    )
+    cart_hold_seconds: int = _setting(
+        600,
+        "units in a cart stay reserved this long after the cart was last changed",
+        min=10,
+        max=86400,
+    )
+    payment_timeout_s: float = _setting(
+        10.0,
+        "seconds the payment provider gets to authorise; must be under hold_seconds",
+        min=0.1,
+        max=3000,
+    )
+    payment_provider: str = _setting(
+        "builtin",
+        "'builtin' approves at once (the merchant collects later); 'test' is for tests only",
+        choices=("builtin", "test"),
+    )
+    idempotency_ttl_s: int = _setting(
+        86400, "how long a buy's idempotency key returns its first result", min=60, max=30 * 86400
+    )
+    max_quantity: int = _setting(
+        100, "most units of one product in one buy or cart line", min=1, max=100_000
+    )
+    max_cart_lines: int = _setting(50, "most distinct products in one cart", min=1, max=1000)
+    reaper_interval_ms: int = _setting(
+        500, "how often a node returns expired holds to stock", min=20, max=60_000
+    )
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    max_attempts: int = _setting(
+        8, "deliveries tried before a webhook is dead-lettered", min=1, max=100
+    )
+    backoff_base_s: float = _setting(
+        1.0, "wait before the first retry; doubles with each attempt", min=0.01, max=3600
+    )
+    backoff_max_s: float = _setting(600.0, "longest wait between two attempts", min=0.01, max=86400)
+    timeout_s: float = _setting(10.0, "seconds a receiver gets to answer", min=0.1, max=300)
+    concurrency: int = _setting(16, "deliveries in flight at once per node", min=1, max=1000)
+    poll_interval_ms: int = _setting(
+        200, "how often a node looks for new orders and due retries when idle", min=10, max=60_000
+    )
+
+
+@dataclass(frozen=True)
+class AffiliateSettings:
+    ref_window_s: int = _setting(
+        7 * 86400,
+        "a creator's share link credits the buyer's orders for this long (last ref wins)",
+        min=0,
+        max=366 * 86400,
+    )
+
+
+@dataclass(frozen=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     redis: RedisSettings = field(default_factory=RedisSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     hub: HubSettings = field(default_factory=HubSettings)
+    checkout: CheckoutSettings = field(default_factory=CheckoutSettings)
+    webhooks: WebhookSettings = field(default_factory=WebhookSettings)
+    affiliate: AffiliateSettings = field(default_factory=AffiliateSettings)
 
     def with_overrides(self, overrides: Mapping[str, Mapping[str, Any]]) -> Settings:
         """A copy with some keys replaced, validated like any other source."""
@@ -176,6 +242,9 @@ SECTIONS: dict[str, type[Any]] = {
     "redis": RedisSettings,
     "auth": AuthSettings,
     "hub": HubSettings,
+    "checkout": CheckoutSettings,
+    "webhooks": WebhookSettings,
+    "affiliate": AffiliateSettings,
 }
 
 
@@ -340,6 +409,15 @@ def _check_combined(settings: Settings) -> None:
         raise ConfigError("auth.secret = '' is not allowed: tokens need a signing key")
     if not settings.auth.admin_api_key:
         raise ConfigError("auth.admin_api_key = '' is not allowed: the merchant API needs a key")
+    checkout = settings.checkout
+    if checkout.payment_timeout_s >= checkout.hold_seconds:
+        raise ConfigError(
+            f"checkout.payment_timeout_s = {checkout.payment_timeout_s:g} is not allowed: it must "
+            f"be shorter than checkout.hold_seconds ({checkout.hold_seconds}), or a hold could "
+            "expire while its payment is still being authorised"
+        )
+    if settings.webhooks.backoff_base_s > settings.webhooks.backoff_max_s:
+        raise ConfigError("webhooks.backoff_base_s must not exceed webhooks.backoff_max_s")
 
 
 def production_problems(settings: Settings) -> list[str]:
@@ -367,6 +445,11 @@ def production_problems(settings: Settings) -> list[str]:
         )
     elif len(key) < MIN_ADMIN_KEY_CHARS:
         problems.append(f"auth.admin_api_key must be at least {MIN_ADMIN_KEY_CHARS} characters")
+    if settings.checkout.payment_provider == "test":
+        problems.append(
+            "checkout.payment_provider is 'test', which declines or stalls on purpose: "
+            "use 'builtin'"
+        )
     return problems
 
 

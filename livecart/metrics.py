@@ -10,8 +10,10 @@ import time
 
 from prometheus_client import (
     CollectorRegistry,
+    Counter,
     Gauge,
     GCCollector,
+    Histogram,
     PlatformCollector,
     ProcessCollector,
     generate_latest,
@@ -54,6 +56,32 @@ class Metrics:
             "livecart_redis_aof_last_write_ok",
             "1 when AOF is on and its last write succeeded, 0 otherwise",
             registry=r,
+        )
+        self.buys = Counter(
+            "livecart_buys", "buy and checkout attempts by result code", ["result"], registry=r
+        )
+        self.buy_seconds = Histogram(
+            "livecart_buy_seconds",
+            "time from a buy request to its result",
+            registry=r,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
+        )
+        self.holds_reaped = Counter(
+            "livecart_holds_reaped", "expired holds whose units went back to stock", registry=r
+        )
+        self.orders_projected = Counter(
+            "livecart_orders_projected",
+            "orders applied to the cross-show projections",
+            registry=r,
+        )
+        self.webhook_deliveries = Counter(
+            "livecart_webhook_deliveries",
+            "webhook delivery attempts by outcome (delivered, failed, dead)",
+            ["outcome"],
+            registry=r,
+        )
+        self.webhooks_dead = Gauge(
+            "livecart_webhooks_dead", "webhooks in the dead-letter list now", registry=r
         )
         self.embedded_restarts = Gauge(
             "livecart_embedded_redis_restarts",

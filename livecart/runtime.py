@@ -12,12 +12,14 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from livecart.commerce.payments import PaymentProvider, provider_named
 from livecart.config import Settings
 from livecart.errors import StoreUnavailable
 from livecart.metrics import Metrics
@@ -35,9 +37,17 @@ class Runtime:
     scripts: Scripts
     metrics: Metrics
     embedded: EmbeddedRedis | None
+    payments: PaymentProvider
 
 
 ReadyHook = Callable[[Runtime], Awaitable[None]]
+Worker = Callable[[Runtime], Coroutine[Any, Any, None]]
+
+
+def background_workers() -> list[Worker]:
+    """What every node runs until it stops. Any number of nodes may run each of these
+    at once: each claims its work atomically in Redis."""
+    return []
 
 
 @contextlib.asynccontextmanager
@@ -66,9 +76,19 @@ async def running(
         scripts = Scripts(redis)
         await scripts.preload()
 
-        runtime = Runtime(settings, redis, scripts, Metrics(), embedded)
+        runtime = Runtime(
+            settings,
+            redis,
+            scripts,
+            Metrics(),
+            embedded,
+            payments=provider_named(settings.checkout.payment_provider),
+        )
         for hook in ready_hooks:
             await hook(runtime)
+        for worker in background_workers():
+            task = asyncio.create_task(worker(runtime), name=worker.__name__)
+            stack.push_async_callback(_cancel, task)
         yield runtime
 
 

@@ -11,7 +11,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from livecart.auth.api_key import HEADER, check_api_key
-from livecart.errors import InvalidInput, LivecartError
+from livecart.auth.roles import Action, authorize
+from livecart.auth.tokens import Claims, verify_token
+from livecart.errors import InvalidInput, LivecartError, TokenInvalid, TokenMissing
 from livecart.runtime import Runtime
 
 MAX_BODY_BYTES = 1 << 20
@@ -44,6 +46,40 @@ async def read_json(request: Request, max_bytes: int = MAX_BODY_BYTES) -> Any:
 
 def require_admin(request: Request) -> None:
     check_api_key(runtime_of(request).settings.auth.admin_api_key, request.headers.get(HEADER))
+
+
+def claims_of(request: Request) -> Claims | None:
+    """The verified claims of the ``Authorization: Bearer`` token, or None without one.
+
+    A token that is present but forged, altered or expired is refused, never ignored.
+    """
+    header = request.headers.get("authorization")
+    if header is None:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise TokenInvalid("the Authorization header must be 'Bearer <token>'")
+    auth = runtime_of(request).settings.auth
+    return verify_token(auth.secret, token.strip(), leeway_s=auth.leeway_s)
+
+
+def require_claims(request: Request) -> Claims:
+    claims = claims_of(request)
+    if claims is None:
+        raise TokenMissing("this endpoint needs a token in the Authorization: Bearer header")
+    return claims
+
+
+def authorized(request: Request, action: Action, show_id: str) -> Claims | None:
+    """The caller's claims when they may do ``action`` on ``show_id``; raise otherwise."""
+    claims = claims_of(request)
+    authorize(
+        claims,
+        action,
+        show_id,
+        anonymous_viewers=runtime_of(request).settings.auth.anonymous_viewers,
+    )
+    return claims
 
 
 async def livecart_error(request: Request, exc: Exception) -> Response:

@@ -56,6 +56,74 @@ def show_stock(show_id: str) -> str:
     return f"{_show_slot(show_id)}:stock"
 
 
+def show_held(show_id: str) -> str:
+    """Hash sku -> units reserved by holds (taps being paid, carts) not yet confirmed."""
+    return f"{_show_slot(show_id)}:held"
+
+
+def show_sold(show_id: str) -> str:
+    """Hash sku -> units in confirmed orders. stock + held + sold == allocated, always."""
+    return f"{_show_slot(show_id)}:sold"
+
+
+def show_holds(show_id: str) -> str:
+    """Hash hold id -> hold JSON (buyer, lines, kind, idempotency key, expiry)."""
+    return f"{_show_slot(show_id)}:holds"
+
+
+def show_hold_expiry(show_id: str) -> str:
+    """Sorted set hold id -> expiry (ms, Redis TIME): what the reaper scans."""
+    return f"{_show_slot(show_id)}:hold_expiry"
+
+
+def show_bought(show_id: str) -> str:
+    """Hash 'buyer|sku' -> units held or bought by that buyer: the per-user limit."""
+    return f"{_show_slot(show_id)}:bought"
+
+
+def show_flash(show_id: str) -> str:
+    """Hash: the show's flash sale (id, sku, price, quantity, remaining, limit, window)."""
+    return f"{_show_slot(show_id)}:flash"
+
+
+def show_flash_bought(show_id: str) -> str:
+    """Hash 'flash id|buyer' -> units that buyer took in that flash sale."""
+    return f"{_show_slot(show_id)}:flash_bought"
+
+
+def show_idempotency(show_id: str, buyer: str, key: str) -> str:
+    """String: a buy's first result (or its in-flight state), kept checkout.idempotency_ttl_s."""
+    return (
+        f"{_show_slot(show_id)}:idem:{check_id(buyer, 'buyer')}:{check_id(key, 'idempotency_key')}"
+    )
+
+
+def show_cart(show_id: str, buyer: str) -> str:
+    """String: the buyer's cart hold id in this show."""
+    return f"{_show_slot(show_id)}:cart:{check_id(buyer, 'buyer')}"
+
+
+def show_refs(show_id: str) -> str:
+    """Hash buyer -> 'creator|ms': the last affiliate ref the buyer arrived with."""
+    return f"{_show_slot(show_id)}:refs"
+
+
+def show_orders(show_id: str) -> str:
+    """Sorted set order id -> confirmation time (ms): the show's orders, authoritative."""
+    return f"{_show_slot(show_id)}:orders"
+
+
+def show_order(show_id: str, order_id: str) -> str:
+    """String: one confirmed order's JSON (see docs/api.md, "Order")."""
+    return f"{_show_slot(show_id)}:order:{check_id(order_id, 'order')}"
+
+
+def show_outbox(show_id: str) -> str:
+    """Stream of confirmed orders (field ``order``: the order JSON) for the consumers that
+    deliver webhooks and build cross-show projections (invariant 6)."""
+    return f"{_show_slot(show_id)}:outbox"
+
+
 # --- keys that span shows ----------------------------------------------------------
 
 
@@ -72,6 +140,11 @@ def brands_index() -> str:
     return f"{NAMESPACE}:brands"
 
 
+def brand_webhook(brand_id: str) -> str:
+    """String: the brand's webhook endpoint JSON (url, signing secret)."""
+    return f"{NAMESPACE}:brand:{check_id(brand_id, 'brand')}:webhook"
+
+
 def brand_products(brand_id: str) -> str:
     """Sorted set of the brand's SKUs (score 0, ordered by SKU for stable pagination)."""
     return f"{NAMESPACE}:brand:{check_id(brand_id, 'brand')}:products"
@@ -83,3 +156,67 @@ def product(sku: str) -> str:
 
 def creator(creator_id: str) -> str:
     return f"{NAMESPACE}:creator:{check_id(creator_id, 'creator')}"
+
+
+def creators_index() -> str:
+    return f"{NAMESPACE}:creators"
+
+
+def creator_showcase(creator_id: str) -> str:
+    """Sorted set of the SKUs a creator showcases (score: position)."""
+    return f"{NAMESPACE}:creator:{check_id(creator_id, 'creator')}:showcase"
+
+
+def outbox_shows() -> str:
+    """Set of show ids whose outbox the order consumers read (added when a show starts)."""
+    return f"{NAMESPACE}:outbox:shows"
+
+
+# --- projections built from the outboxes (each order applied once, by order id) -------
+
+
+def _creator_slot(creator_id: str) -> str:
+    return f"{NAMESPACE}:{{c:{check_id(creator_id, 'creator')}}}"
+
+
+def creator_ledger(creator_id: str) -> str:
+    """Hash order id -> commission entry JSON; HSETNX makes an order count once."""
+    return f"{_creator_slot(creator_id)}:ledger"
+
+
+def creator_earnings(creator_id: str) -> str:
+    """Hash currency -> commission total (minor units), updated with the ledger."""
+    return f"{_creator_slot(creator_id)}:earnings"
+
+
+def order(order_id: str) -> str:
+    """String: a copy of the order's JSON, found by id alone."""
+    return f"{NAMESPACE}:order:{check_id(order_id, 'order')}"
+
+
+def orders_index() -> str:
+    """Sorted set order id -> confirmation time (ms), every show."""
+    return f"{NAMESPACE}:orders"
+
+
+def buyer_orders(buyer: str) -> str:
+    """Sorted set order id -> confirmation time (ms), one buyer's orders."""
+    return f"{NAMESPACE}:buyer:{check_id(buyer, 'buyer')}:orders"
+
+
+# --- webhook deliveries (at least once, from the outboxes) ----------------------------
+
+
+def webhook(delivery_id: str) -> str:
+    """String: one delivery's JSON (brand, payload, attempts, last error)."""
+    return f"{NAMESPACE}:webhook:{check_id(delivery_id, 'webhook')}"
+
+
+def webhooks_due() -> str:
+    """Sorted set delivery id -> when it may next be tried (ms); a claim pushes it forward."""
+    return f"{NAMESPACE}:webhooks:due"
+
+
+def webhooks_dead() -> str:
+    """Sorted set delivery id -> when it was dead-lettered (ms)."""
+    return f"{NAMESPACE}:webhooks:dead"

@@ -1,0 +1,7 @@
+"""HTTP endpoints: checkout (being written this session)."""
+
+from __future__ import annotations
+
+from starlette.routing import Route
+
+routes: list[Route] = []

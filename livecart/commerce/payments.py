@@ -1,0 +1,84 @@
+"""Payment providers: authorise an amount for a hold, or void an authorisation.
+
+livecart never captures money itself. The built-in provider approves at once, for
+merchants who collect later (pay on delivery, invoice, a checkout of their own); a real
+provider (Stripe, Adyen, ...) implements the same two calls. ``authorise`` gets the hold
+id as its idempotency key, so a provider that honours one never authorises a hold twice.
+
+The ``test`` provider exists for tests across processes: it decides by the buyer's id,
+so a test picks the outcome by naming its buyers. ``serve`` refuses it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Authorisation:
+    approved: bool
+    reference: str = ""  # the provider's id for the authorisation, kept on the order
+    reason: str = ""  # why it was declined, for logs (never shown to other buyers)
+
+
+class PaymentError(Exception):
+    """The provider could not be asked or did not answer properly (not a decline)."""
+
+
+class PaymentProvider(Protocol):
+    name: str
+
+    async def authorise(
+        self, *, hold_id: str, buyer: str, amount: int, currency: str
+    ) -> Authorisation: ...
+
+    async def void(self, *, hold_id: str, reference: str) -> None: ...
+
+
+class ApproveAtOnce:
+    """The built-in provider: every authorisation is approved; the merchant collects."""
+
+    name = "builtin"
+
+    async def authorise(
+        self, *, hold_id: str, buyer: str, amount: int, currency: str
+    ) -> Authorisation:
+        return Authorisation(approved=True, reference=f"builtin_{hold_id}")
+
+    async def void(self, *, hold_id: str, reference: str) -> None:
+        return None
+
+
+class ScriptedForTests:
+    """Declines buyers named ``decline*``, stalls ``stall*`` for an hour, errors for
+    ``error*``, approves everyone else. Voids are counted so tests can check them."""
+
+    name = "test"
+
+    def __init__(self) -> None:
+        self.voided: list[str] = []
+
+    async def authorise(
+        self, *, hold_id: str, buyer: str, amount: int, currency: str
+    ) -> Authorisation:
+        if buyer.startswith("decline"):
+            return Authorisation(approved=False, reason="card declined (test provider)")
+        if buyer.startswith("stall"):
+            await asyncio.sleep(3600)
+        if buyer.startswith("error"):
+            raise PaymentError("provider unreachable (test provider)")
+        return Authorisation(approved=True, reference=f"test_{secrets.token_hex(6)}")
+
+    async def void(self, *, hold_id: str, reference: str) -> None:
+        self.voided.append(hold_id)
+
+
+def provider_named(name: str) -> PaymentProvider:
+    providers: dict[str, type[ApproveAtOnce] | type[ScriptedForTests]] = {
+        "builtin": ApproveAtOnce,
+        "test": ScriptedForTests,
+    }
+    return providers[name]()
