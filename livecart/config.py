@@ -153,7 +153,7 @@ class CheckoutSettings:
     cart_hold_seconds: int = _setting(
         600,
         "units in a cart stay reserved this long after the cart was last changed",
-        min=10,
+        min=1,
         max=86400,
     )
     payment_timeout_s: float = _setting(

@@ -14,10 +14,12 @@ class LivecartError(Exception):
     code: str = "error"
     http_status: int = 500
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    def __init__(self, message: str, *, field: str | None = None, code: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
+        if code is not None:
+            self.code = code  # a more specific stable code than the class's
 
     def to_dict(self) -> dict[str, str]:
         body = {"error": self.code, "message": self.message}

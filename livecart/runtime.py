@@ -47,7 +47,11 @@ Worker = Callable[[Runtime], Coroutine[Any, Any, None]]
 def background_workers() -> list[Worker]:
     """What every node runs until it stops. Any number of nodes may run each of these
     at once: each claims its work atomically in Redis."""
-    return []
+    from livecart.commerce.holds import run_hold_reaper
+    from livecart.commerce.outbox import run_order_consumers
+    from livecart.commerce.webhooks import run_webhook_deliveries
+
+    return [run_hold_reaper, run_order_consumers, run_webhook_deliveries]
 
 
 @contextlib.asynccontextmanager
@@ -72,7 +76,7 @@ async def running(
 
         redis = make_client(url, settings.redis)
         stack.push_async_callback(redis.aclose)
-        await _wait_for_redis(redis, settings.redis.startup_timeout_s, url)
+        await wait_for_redis(redis, settings.redis.startup_timeout_s, f"Redis at {redact_url(url)}")
         scripts = Scripts(redis)
         await scripts.preload()
 
@@ -87,13 +91,18 @@ async def running(
         for hook in ready_hooks:
             await hook(runtime)
         for worker in background_workers():
-            task = asyncio.create_task(worker(runtime), name=worker.__name__)
+            task = asyncio.create_task(_keep_running(worker, runtime), name=worker.__name__)
             stack.push_async_callback(_cancel, task)
         yield runtime
 
 
-async def _wait_for_redis(redis: Redis, timeout_s: float, url: str) -> None:
-    """An external Redis may still be starting (containers start together): wait a while."""
+WAIT_FOR_REDIS_INTERVAL_S = 0.2
+
+
+async def wait_for_redis(redis: Redis, timeout_s: float, source: str) -> None:
+    """Wait for ``redis`` to answer PING: an external Redis may still be starting
+    (containers start together), an embedded one still loading its AOF. ``source``
+    names it in the log and the error, without its password."""
     deadline = time.monotonic() + timeout_s
     while True:
         try:
@@ -102,11 +111,11 @@ async def _wait_for_redis(redis: Redis, timeout_s: float, url: str) -> None:
         except (RedisError, OSError) as exc:
             if time.monotonic() > deadline:
                 raise StoreUnavailable(
-                    f"Redis at {redact_url(url)} did not answer within {timeout_s:g}s "
+                    f"{source} did not answer within {timeout_s:g}s "
                     f"(redis.startup_timeout_s): {exc}"
                 ) from None
-            log.warning("waiting for Redis at %s: %s", redact_url(url), exc)
-            await asyncio.sleep(0.5)
+            log.warning("waiting for %s: %s", source, exc)
+            await asyncio.sleep(WAIT_FOR_REDIS_INTERVAL_S)
 
 
 def redact_url(url: str) -> str:
@@ -117,7 +126,34 @@ def redact_url(url: str) -> str:
     return scheme + sep + rest
 
 
+WORKER_RESTART_DELAY_S = 1.0
+
+
+async def _keep_running(worker: Worker, runtime: Runtime) -> None:
+    """Run a worker until the node stops; a worker that fails is logged and restarted,
+    so one bad moment does not silently stop reaping holds or delivering webhooks."""
+    while True:
+        try:
+            await worker(runtime)
+            return
+        except Exception:
+            log.exception(
+                "background worker %s failed; restarting it in %.0f s",
+                worker.__name__,
+                WORKER_RESTART_DELAY_S,
+            )
+            await asyncio.sleep(WORKER_RESTART_DELAY_S)
+
+
 async def _cancel(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    """Cancel a worker and wait until it has stopped, cancelling again if it did not.
+
+    One cancel() is not always enough on Python 3.11: redis-py writes each command under
+    asyncio.wait_for, which drops a cancellation that arrives as the write completes
+    (CPython gh-86296, fixed in 3.12), and the worker's loop then carries on.
+    """
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=0.1)
+    if not task.cancelled() and task.exception() is not None:
+        log.error("background worker %s had failed", task.get_name(), exc_info=task.exception())

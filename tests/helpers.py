@@ -14,8 +14,10 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
+import orjson
 import uvicorn
 from starlette.applications import Starlette
 
@@ -147,3 +149,47 @@ def wait_until(predicate: object, timeout: float = 10.0, interval: float = 0.05)
             return True
         time.sleep(interval)
     return False
+
+
+class RawConnection:
+    """One keep-alive HTTP/1.1 connection for load: requests one at a time, JSON in and
+    out. The storms use it because httpx's pool costs grow with its connection count
+    (measured here: 6.5 ms of client CPU per request at 1 000 connections, against the
+    server's 0.7 ms), which would make the client, not livecart, the thing measured."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._reader, self._writer = reader, writer
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, base_url: str) -> RawConnection:
+        host, port = base_url.removeprefix("http://").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        return cls(reader, writer)
+
+    async def request(
+        self, method: str, path: str, *, json: object = None, headers: Mapping[str, str] = {}
+    ) -> tuple[int, Any]:
+        body = b"" if json is None else orjson.dumps(json)
+        head = [
+            f"{method} {path} HTTP/1.1",
+            "Host: livecart",
+            f"Content-Length: {len(body)}",
+            "Content-Type: application/json",
+        ]
+        head += [f"{name}: {value}" for name, value in headers.items()]
+        async with self._lock:
+            self._writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
+            status = int((await self._reader.readline()).split()[1])
+            length = 0
+            while (line := await self._reader.readline()) not in (b"\r\n", b""):
+                name, _, value = line.decode().partition(":")
+                if name.lower() == "content-length":
+                    length = int(value)
+            payload = await self._reader.readexactly(length)
+        return status, orjson.loads(payload) if payload else None
+
+    async def close(self) -> None:
+        self._writer.close()
+        with contextlib.suppress(OSError):
+            await self._writer.wait_closed()

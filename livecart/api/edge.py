@@ -28,16 +28,23 @@ def json_response(body: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(body), status_code=status, media_type="application/json")
 
 
-async def read_json(request: Request, max_bytes: int = MAX_BODY_BYTES) -> Any:
-    """The request's JSON body, refused when too large, not JSON, or not UTF-8."""
+async def read_body(request: Request, max_bytes: int = MAX_BODY_BYTES) -> bytes:
+    """The raw body, refused (naming ``body``) as soon as it is larger than ``max_bytes``:
+    a client cannot make the node buffer more than that."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-        raise InvalidInput(f"body is larger than {max_bytes} bytes", field="body")
+        raise InvalidInput(f"the body is larger than {max_bytes} bytes", field="body")
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > max_bytes:
-            raise InvalidInput(f"body is larger than {max_bytes} bytes", field="body")
+            raise InvalidInput(f"the body is larger than {max_bytes} bytes", field="body")
+    return bytes(body)
+
+
+async def read_json(request: Request, max_bytes: int = MAX_BODY_BYTES) -> Any:
+    """The request's JSON body, refused when too large, not JSON, or not UTF-8."""
+    body = await read_body(request, max_bytes)
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -68,6 +75,25 @@ def require_claims(request: Request) -> Claims:
     if claims is None:
         raise TokenMissing("this endpoint needs a token in the Authorization: Bearer header")
     return claims
+
+
+def staff_actor(request: Request, action: Action, show_id: str) -> str:
+    """Who performs a staff action: the merchant (admin API key) or a token holder whose
+    role and show allow it. Returns an id for the event's ``by`` field."""
+    if request.headers.get(HEADER) is not None:
+        require_admin(request)
+        return "merchant"
+    claims = authorized(request, action, show_id)
+    if claims is None:  # only WATCH may be anonymous, and no staff action is WATCH
+        raise TokenMissing(f"{action} needs a token or the API key")
+    return claims.sub
+
+
+def buyer_of(request: Request, show_id: str) -> str:
+    """The buying user: any token whose role and show scope allow buying here."""
+    claims = authorized(request, Action.BUY, show_id)
+    assert claims is not None  # authorize() refuses anonymous buys
+    return claims.sub
 
 
 def authorized(request: Request, action: Action, show_id: str) -> Claims | None:

@@ -1,7 +1,110 @@
-"""HTTP endpoints: orders (being written this session)."""
+"""Orders and earnings: the merchant's order listings (API key), a buyer's own orders
+(their token) and a creator's commission (API key, or the creator's own token).
+
+Listings are newest first and paginated by cursor: ``next`` of one page is ``after`` of
+the following one (see ``livecart.commerce.orders``).
+"""
 
 from __future__ import annotations
 
+import re
+
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Route
 
-routes: list[Route] = []
+from livecart.api.edge import claims_of, json_response, require_admin, require_claims, runtime_of
+from livecart.auth.api_key import HEADER
+from livecart.auth.tokens import Role
+from livecart.commerce.orders import (
+    DEFAULT_PAGE,
+    MAX_MS,
+    MAX_PAGE,
+    PageRequest,
+    get_order,
+    list_buyer_orders,
+    list_orders,
+)
+from livecart.commerce.projections import creator_earnings
+from livecart.errors import Forbidden, InvalidInput, TokenMissing
+from livecart.store.keys import check_id
+
+DIGITS = re.compile(r"[0-9]{1,16}")
+
+
+def query_whole(request: Request, name: str, *, lo: int, hi: int) -> int | None:
+    """A whole-number query parameter in [lo, hi], or None when absent or empty."""
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return None
+    if DIGITS.fullmatch(raw) is None or not lo <= int(raw) <= hi:
+        raise InvalidInput(f"{name} must be a whole number between {lo} and {hi}", field=name)
+    return int(raw)
+
+
+def page_request(request: Request, *, time_range: bool = False) -> PageRequest:
+    """``limit`` (1..200, default 50) and ``after``; with ``time_range``, also
+    ``since_ms`` and ``until_ms`` (inclusive bounds on the confirmation time)."""
+    limit = query_whole(request, "limit", lo=1, hi=MAX_PAGE)
+    after = request.query_params.get("after") or None
+    if after is not None:
+        check_id(after, "after")
+    since = until = None
+    if time_range:
+        since = query_whole(request, "since_ms", lo=0, hi=MAX_MS)
+        until = query_whole(request, "until_ms", lo=0, hi=MAX_MS)
+    return PageRequest(
+        limit=DEFAULT_PAGE if limit is None else limit, after=after, since_ms=since, until_ms=until
+    )
+
+
+async def orders_list(request: Request) -> Response:
+    require_admin(request)
+    show = request.query_params.get("show") or None
+    if show is not None:
+        check_id(show, "show")
+    page = page_request(request, time_range=True)
+    return json_response(await list_orders(runtime_of(request).redis, page, show=show))
+
+
+async def order_get(request: Request) -> Response:
+    require_admin(request)
+    order_id = check_id(request.path_params["order_id"], "order")
+    return json_response(await get_order(runtime_of(request).redis, order_id))
+
+
+async def my_orders(request: Request) -> Response:
+    claims = require_claims(request)
+    page = page_request(request)
+    return json_response(await list_buyer_orders(runtime_of(request).redis, claims.sub, page))
+
+
+async def earnings(request: Request) -> Response:
+    """The merchant (API key) may read anyone's earnings; a creator, only their own."""
+    creator = request.path_params["creator_id"]
+    if request.headers.get(HEADER) is not None:
+        require_admin(request)
+        check_id(creator, "creator")
+    else:
+        claims = claims_of(request)
+        if claims is None:
+            raise TokenMissing(
+                "this endpoint needs the admin API key (X-API-Key) or the creator's token "
+                "(Authorization: Bearer)"
+            )
+        check_id(creator, "creator")
+        if claims.role is not Role.ADMIN and claims.sub != creator:
+            raise Forbidden(
+                f"a token for {claims.sub!r} may not read the earnings of {creator!r}",
+                field="creator",
+            )
+    page = page_request(request)
+    return json_response(await creator_earnings(runtime_of(request).redis, creator, page))
+
+
+routes = [
+    Route("/api/orders", orders_list, methods=["GET"]),
+    Route("/api/orders/{order_id}", order_get, methods=["GET"]),
+    Route("/api/me/orders", my_orders, methods=["GET"]),
+    Route("/api/creators/{creator_id}/earnings", earnings, methods=["GET"]),
+]

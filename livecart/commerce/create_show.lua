@@ -2,10 +2,7 @@
 -- with the show_created event, in one atomic step (invariant 1). Safe to run twice:
 -- a second run finds the show and changes nothing.
 --
--- KEYS[1]  show hash     lc:{s:ID}:show
--- KEYS[2]  lineup hash   lc:{s:ID}:lineup   sku -> product card JSON
--- KEYS[3]  stock hash    lc:{s:ID}:stock    sku -> units available
--- KEYS[4]  event stream  lc:{s:ID}:events
+-- KEYS: the sale keys, see _sale.lua (uses show, lineup, stock, allocated, events)
 -- ARGV[1]  show id
 -- ARGV[2]  title
 -- ARGV[3]  creator id
@@ -18,27 +15,27 @@
 -- Returns {'created', epoch, event id} or {'exists', epoch}.
 -- The epoch (Redis TIME in microseconds when the stream was made) tells a client
 -- resuming with an old event id that the stream it knew is gone.
+--#include _sale.lua
 
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  return {'exists', redis.call('HGET', KEYS[1], 'epoch')}
+if redis.call('EXISTS', K.show) == 1 then
+  return {'exists', redis.call('HGET', K.show, 'epoch')}
 end
 
 local t = redis.call('TIME')
-local now_ms = string.format('%d', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
 local epoch = t[1] .. string.format('%06d', tonumber(t[2]))
 
 -- Nothing of a show that does not exist may survive into the new one.
-redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
+redis.call('DEL', K.lineup, K.stock, K.allocated, K.held, K.sold, K.events, K.flash)
 for i = 8, #ARGV, 3 do
-  redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
-  redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 2])
+  redis.call('HSET', K.lineup, ARGV[i], ARGV[i + 1])
+  redis.call('HSET', K.stock, ARGV[i], ARGV[i + 2])
+  redis.call('HSET', K.allocated, ARGV[i], ARGV[i + 2])
 end
 
-redis.call('HSET', KEYS[1],
+redis.call('HSET', K.show,
   'id', ARGV[1], 'title', ARGV[2], 'creator', ARGV[3], 'brand', ARGV[4],
-  'scheduled_at', ARGV[5], 'state', 'scheduled', 'sales', 'open', 'pinned', '',
-  'created_at', now_ms, 'epoch', epoch)
+  'scheduled_at', ARGV[5], 'state', 'scheduled', 'sales', 'open', 'sales_reason', '',
+  'pinned', '', 'created_at', int(now_ms()), 'epoch', epoch)
 
-local id = redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[6], '*',
-  'type', 'show_created', 'data', ARGV[7])
+local id = emit(ARGV[6], 'show_created', ARGV[7])
 return {'created', epoch, id}

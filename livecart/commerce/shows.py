@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from livecart import validation as v
 from livecart.commerce.catalog import Product, get_brand, get_product
 from livecart.commerce.creators import get_creator
+from livecart.commerce.sale_keys import sale_keys
 from livecart.errors import InvalidInput, NotFound
 from livecart.store import keys
 from livecart.store.scripts import Scripts
@@ -112,38 +113,40 @@ async def create_show(
         orjson.dumps(event).decode(),
     ]
     for product, quantity in products:
-        card = {**product.to_dict(), "allocated": quantity}
-        args += [product.sku, orjson.dumps(card).decode(), quantity]
-    reply = await scripts["create_show"](
-        keys=[
-            keys.show(show.id),
-            keys.show_lineup(show.id),
-            keys.show_stock(show.id),
-            keys.show_events(show.id),
-        ],
-        args=args,
-    )
+        args += [product.sku, product_card(product), quantity]
+    reply = await scripts["create_show"](keys=sale_keys(show.id), args=args)
     # The index spans shows, so it is written after the script (invariant 6); NX keeps
     # a retry from moving the show's place in the listing.
     await redis.zadd(keys.shows_index(), {show.id: 0}, nx=True)
     return ShowCreated(created=reply[0] == "created", epoch=reply[1])
 
 
+def product_card(product: Product) -> str:
+    """The copy of a product a show keeps: what viewers see and what a buy is priced at."""
+    return orjson.dumps(product.to_dict()).decode()
+
+
 async def show_snapshot(redis: Redis, show_id: str) -> dict[str, Any]:
-    """Show state, lineup with live stock, and the newest event id, read atomically."""
+    """Show state, lineup with live stock, flash sale, newest event id and Redis' clock,
+    read in one atomic step so they agree with each other."""
     async with redis.pipeline(transaction=True) as pipe:
         pipe.hgetall(keys.show(show_id))
         pipe.hgetall(keys.show_lineup(show_id))
         pipe.hgetall(keys.show_stock(show_id))
+        pipe.hgetall(keys.show_allocated(show_id))
+        pipe.hgetall(keys.show_flash(show_id))
         pipe.xrevrange(keys.show_events(show_id), count=1)
-        show, lineup, stock, newest = await pipe.execute()
+        pipe.time()
+        show, lineup, stock, allocated, flash, newest, (seconds, micros) = await pipe.execute()
     if not show:
         raise NotFound(f"show {show_id!r} does not exist", field="show")
     products = []
     for sku, card_json in sorted(lineup.items()):
         card = orjson.loads(card_json)
         card["stock"] = int(stock.get(sku, 0))
+        card["allocated"] = int(allocated.get(sku, 0))
         products.append(card)
+    now_ms = seconds * 1000 + micros // 1000
     return {
         "id": show["id"],
         "title": show["title"],
@@ -151,10 +154,35 @@ async def show_snapshot(redis: Redis, show_id: str) -> dict[str, Any]:
         "brand": show["brand"],
         "state": show["state"],
         "sales": show["sales"],
+        "sales_reason": show.get("sales_reason") or None,
         "pinned": show["pinned"] or None,
         "scheduled_at_ms": int(show["scheduled_at"]) if show["scheduled_at"] else None,
         "created_at_ms": int(show["created_at"]),
+        "started_at_ms": int(show["started_at"]) if show.get("started_at") else None,
+        "ended_at_ms": int(show["ended_at"]) if show.get("ended_at") else None,
         "epoch": show["epoch"],
         "last_event_id": newest[0][0] if newest else None,
+        "server_time_ms": now_ms,
+        "flash_sale": _flash_view(flash, now_ms),
         "lineup": products,
+    }
+
+
+def _flash_view(flash: dict[str, str], now_ms: int) -> dict[str, Any] | None:
+    """The flash sale as a page shows it: its numbers and whether it is coming, on or over
+    by Redis' clock (the same clock the buy script decides by)."""
+    if not flash:
+        return None
+    starts, ends = int(flash["starts_ms"]), int(flash["ends_ms"])
+    phase = "ended" if now_ms >= ends else "running" if now_ms >= starts else "countdown"
+    return {
+        "id": flash["id"],
+        "sku": flash["sku"],
+        "price": int(flash["price"]),
+        "quantity": int(flash["quantity"]),
+        "remaining": int(flash["remaining"]),
+        "per_buyer_limit": int(flash["per_buyer_limit"]),
+        "starts_ms": starts,
+        "ends_ms": ends,
+        "phase": phase,
     }

@@ -56,6 +56,16 @@ def show_stock(show_id: str) -> str:
     return f"{_show_slot(show_id)}:stock"
 
 
+def show_allocated(show_id: str) -> str:
+    """Hash sku -> units the merchant has given the show (changed by restocks)."""
+    return f"{_show_slot(show_id)}:allocated"
+
+
+def show_unused(show_id: str) -> str:
+    """A key of the show's slot that nothing writes: fills a script's unused KEYS place."""
+    return f"{_show_slot(show_id)}:-"
+
+
 def show_held(show_id: str) -> str:
     """Hash sku -> units reserved by holds (taps being paid, carts) not yet confirmed."""
     return f"{_show_slot(show_id)}:held"
@@ -165,6 +175,12 @@ def creators_index() -> str:
 def creator_showcase(creator_id: str) -> str:
     """Sorted set of the SKUs a creator showcases (score: position)."""
     return f"{NAMESPACE}:creator:{check_id(creator_id, 'creator')}:showcase"
+
+
+def active_shows() -> str:
+    """Set of shows the hold reaper watches: added when a show starts, removed once it
+    has ended and holds nothing."""
+    return f"{NAMESPACE}:active_shows"
 
 
 def outbox_shows() -> str:

@@ -1,10 +1,15 @@
 """Lua scripts: one ``.lua`` file per operation, next to the module that calls it.
 
 Every ``*.lua`` file in the package is registered by its file name (names are unique
-across the package) and run by EVALSHA. redis-py's ``AsyncScript`` loads a script again
-when the server answers NOSCRIPT (after a restart without persistence of the script
-cache, a ``SCRIPT FLUSH``, or a failover), so callers never see that error. ``preload``
-loads every script at start-up, so a syntax error stops the node before it serves.
+across the package) and run by EVALSHA. Files whose name starts with ``_`` are
+fragments: a script line ``--#include _name.lua`` is replaced by that fragment's text
+before the script is hashed, so scripts that must make the same checks (every way of
+taking stock) share one copy of them instead of drifting apart.
+
+redis-py's ``AsyncScript`` loads a script again when the server answers NOSCRIPT (after
+a restart without persistence of the script cache, a ``SCRIPT FLUSH``, or a failover),
+so callers never see that error. ``preload`` loads every script at start-up, so a
+syntax error stops the node before it serves.
 """
 
 from __future__ import annotations
@@ -18,16 +23,35 @@ from redis.commands.core import AsyncScript
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
 
+INCLUDE = "--#include "
+
+
 def find_script_files(root: Path = PACKAGE_DIR) -> dict[str, Path]:
     """Script name (file stem) -> path, refusing two files with the same name."""
     found: dict[str, Path] = {}
     for path in sorted(root.rglob("*.lua")):
+        if path.name.startswith("_"):
+            continue
         if path.stem in found:
             raise RuntimeError(
                 f"two Lua scripts named {path.stem!r}: {found[path.stem]} and {path}"
             )
         found[path.stem] = path
     return found
+
+
+def script_source(path: Path) -> str:
+    """The script's text with its ``--#include`` lines replaced by the fragments."""
+    lines = []
+    for line in path.read_text().splitlines():
+        if line.startswith(INCLUDE):
+            fragment = path.parent / line[len(INCLUDE) :].strip()
+            if not fragment.name.startswith("_") or not fragment.is_file():
+                raise RuntimeError(f"{path}: cannot include {fragment.name!r}")
+            lines.append(fragment.read_text())
+        else:
+            lines.append(line)
+    return "\n".join(lines) + "\n"
 
 
 class Scripts(Mapping[str, AsyncScript]):
@@ -37,7 +61,7 @@ class Scripts(Mapping[str, AsyncScript]):
         files = find_script_files() if files is None else files
         self._client = client
         self._scripts = {
-            name: client.register_script(path.read_text()) for name, path in files.items()
+            name: client.register_script(script_source(path)) for name, path in files.items()
         }
 
     def __getitem__(self, name: str) -> AsyncScript:

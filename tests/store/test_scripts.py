@@ -8,34 +8,40 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
+from livecart.commerce.sale_keys import sale_keys
 from livecart.runtime import Runtime
-from livecart.store.scripts import Scripts, find_script_files
+from livecart.store.scripts import Scripts, find_script_files, script_source
+from tests.commerce.conftest import SHOW, seed_show
 
 
 def test_every_script_has_a_header_naming_its_keys_args_and_reply() -> None:
     files = find_script_files()
-    assert "create_show" in files
+    assert "create_show" in files and "reserve" in files
     for path in files.values():
         text = path.read_text()
         assert text.startswith(f"-- {path.name}:"), path
-        for word in ("KEYS[1]", "ARGV[1]", "Returns"):
+        for word in ("KEYS", "ARGV[1]", "Returns"):
             assert word in text, (path, word)
 
 
+def test_fragments_are_included_not_registered_and_a_missing_one_is_refused(
+    tmp_path: Path,
+) -> None:
+    assert not any(name.startswith("_") for name in find_script_files())
+    reserve = script_source(find_script_files()["reserve"])
+    assert "local function decide_line" in reserve and "--#include" not in reserve
+    (tmp_path / "uses.lua").write_text("--#include _missing.lua\nreturn 1\n")
+    with pytest.raises(RuntimeError, match=r"cannot include '_missing\.lua'"):
+        script_source(tmp_path / "uses.lua")
+
+
 async def test_scripts_run_again_after_script_flush(runtime: Runtime) -> None:
-    script = runtime.scripts["create_show"]
-    reply = await script(
-        keys=["lc:{s:t}:show", "lc:{s:t}:lineup", "lc:{s:t}:stock", "lc:{s:t}:events"],
-        args=["t", "title", "c", "b", "", 100, "{}"],
-    )
-    assert reply[0] == "created"
+    await seed_show(runtime, start=False)
+    script = runtime.scripts["start_show"]
+    assert (await script(keys=sale_keys(SHOW), args=[1000]))[0] == "started"
     await runtime.redis.script_flush()
     assert (await runtime.redis.script_exists(script.sha)) == [False]
-    again = await script(
-        keys=["lc:{s:u}:show", "lc:{s:u}:lineup", "lc:{s:u}:stock", "lc:{s:u}:events"],
-        args=["u", "title", "c", "b", "", 100, "{}"],
-    )
-    assert again[0] == "created"
+    assert await script(keys=sale_keys(SHOW), args=[1000]) == ["unchanged"]
     assert (await runtime.redis.script_exists(script.sha)) == [True]
 
 
