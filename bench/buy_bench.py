@@ -1,0 +1,179 @@
+"""buy() throughput and latency, against its floor, in one run.
+
+    python bench/buy_bench.py [--buys 4000] [--concurrency 1,16,128]
+
+Peers, each at every concurrency (concurrent buyers, each buy a new buyer and key):
+- floor:        one EVALSHA of a script that only reads a key (a Redis round trip)
+- buy, fsync:   buy() in process: reserve script, payment (built-in, approves at once),
+                confirm script; embedded Redis with appendfsync always (the default)
+- buy, everysec: the same with appendfsync everysec (what fsync-per-write costs)
+- http:         POST /api/shows/{show}/buy to a `livecart serve` process, keep-alive
+                connections, appendfsync always
+
+Reports buys per second, p50 and p99 latency, and each row's throughput as a ratio of
+the floor's at the same concurrency. Writes nothing but stdout; bench/RESULTS.md holds
+runs with the command that made them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from livecart.auth.tokens import issue_token  # noqa: E402
+from livecart.commerce.checkout import BuyRequest, buy  # noqa: E402
+from livecart.commerce.show_control import adjust_stock  # noqa: E402
+from livecart.config import Settings  # noqa: E402
+from livecart.runtime import Runtime, running  # noqa: E402
+from tests.commerce.conftest import SHOW, seed_show  # noqa: E402
+from tests.helpers import LivecartProcess, RawConnection  # noqa: E402
+
+SECRET = "bench-secret-0123456789abcdef0123456789abcdef"
+ADMIN_KEY = "bench-admin-key-0123456789"
+UNITS = 10_000_000
+
+
+def percentile(samples: list[float], p: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
+
+
+async def drive(count: int, concurrency: int, one: Callable[[int], Awaitable[None]]) -> dict:
+    """Run ``one(i)`` for i in range(count) with ``concurrency`` workers; time each."""
+    latencies: list[float] = []
+    next_index = 0
+
+    async def worker() -> None:
+        nonlocal next_index
+        while next_index < count:
+            i = next_index
+            next_index += 1
+            started = time.perf_counter()
+            await one(i)
+            latencies.append(time.perf_counter() - started)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    return {
+        "rate": count / elapsed,
+        "p50_ms": statistics.median(latencies) * 1000,
+        "p99_ms": percentile(latencies, 0.99) * 1000,
+    }
+
+
+async def prepared(runtime: Runtime) -> None:
+    await runtime.redis.flushall()
+    await seed_show(runtime)
+    await adjust_stock(runtime, SHOW, "p-plain", UNITS)
+
+
+def settings_for(data_dir: Path, appendfsync: str) -> Settings:
+    return Settings().with_overrides(
+        {
+            "redis": {"data_dir": str(data_dir), "appendfsync": appendfsync,
+                      "max_connections": 256},
+            "auth": {"secret": SECRET, "admin_api_key": ADMIN_KEY},
+            "server": {"log_level": "warning"},
+        }
+    )
+
+
+async def in_process(settings: Settings, counts: int, levels: list[int], label: str) -> list:
+    rows = []
+    async with running(settings) as runtime:
+        await prepared(runtime)
+        floor_script = runtime.redis.register_script("return redis.call('EXISTS', KEYS[1])")
+        for c in levels:
+            if label == "buy, fsync":
+                floor = await drive(
+                    counts, c, lambda i: floor_script(keys=[f"lc:{{s:{SHOW}}}:show"])
+                )
+                rows.append(("floor (EVALSHA)", c, floor))
+            run = f"{settings.redis.appendfsync}-{c}"
+
+            async def one(i: int, run: str = run) -> None:
+                outcome = await buy(
+                    runtime, SHOW, f"b{run}-{i}",
+                    BuyRequest(sku="p-plain", quantity=1, idempotency_key=f"k{i}"),
+                )
+                assert outcome.result == "confirmed", outcome
+
+            rows.append((label, c, await drive(counts, c, one)))
+    return rows
+
+
+async def over_http(settings: Settings, counts: int, levels: list[int], workdir: Path) -> list:
+    rows = []
+    data_dir = Path(settings.redis.data_dir)
+    env = {
+        "LIVECART_REDIS_DATA_DIR": str(data_dir),
+        "LIVECART_AUTH_SECRET": SECRET,
+        "LIVECART_AUTH_ADMIN_API_KEY": ADMIN_KEY,
+        "LIVECART_SERVER_LOG_LEVEL": "warning",
+        "LIVECART_REDIS_MAX_CONNECTIONS": "256",
+    }
+    node = LivecartProcess(["serve", "--port", "0"], cwd=workdir, env=env)
+    try:
+        url = node.wait_for_url()
+        external = Settings().with_overrides({"redis": {"url": f"unix://{data_dir}/redis.sock"}})
+        async with running(external) as runtime:
+            await prepared(runtime)
+        for c in levels:
+            connections = [await RawConnection.open(url) for _ in range(c)]
+            tokens = [issue_token(SECRET, sub=f"h{c}-{i}", role="viewer", ttl_s=3600)
+                      for i in range(counts)]
+
+            async def one(i: int, c: int = c, conns: list = connections, toks: list = tokens) -> None:
+                status, reply = await conns[i % c].request(
+                    "POST", f"/api/shows/{SHOW}/buy",
+                    json={"sku": "p-plain", "idempotency_key": f"k{i}"},
+                    headers={"Authorization": f"Bearer {toks[i]}"},
+                )
+                assert status == 201, reply
+
+            rows.append(("http", c, await drive(counts, c, one)))
+            for connection in connections:
+                await connection.close()
+    finally:
+        node.signal(signal.SIGTERM)
+        node.wait()
+    return rows
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--buys", type=int, default=4000)
+    parser.add_argument("--concurrency", default="1,16,128")
+    args = parser.parse_args()
+    levels = [int(c) for c in args.concurrency.split(",")]
+
+    with tempfile.TemporaryDirectory(prefix="lcb") as tmp:
+        root = Path(tmp)
+        rows = await in_process(settings_for(root / "a", "always"), args.buys, levels, "buy, fsync")
+        rows += await in_process(
+            settings_for(root / "b", "everysec"), args.buys, levels, "buy, everysec"
+        )
+        rows += await over_http(settings_for(root / "c", "always"), args.buys, levels, root)
+
+    floors = {c: r["rate"] for name, c, r in rows if name.startswith("floor")}
+    print(f"buy() benchmark: {args.buys} operations per row, {os.cpu_count()} cores")
+    print(f"| {'peer':<16} | conc. | ops/s   | p50 ms | p99 ms | x floor |")
+    print("|------------------|------:|--------:|-------:|-------:|--------:|")
+    for name, c, r in sorted(rows, key=lambda row: (row[1], row[0])):
+        print(f"| {name:<16} | {c:>5} | {r['rate']:>7.0f} | {r['p50_ms']:>6.2f} | "
+              f"{r['p99_ms']:>6.2f} | {r['rate'] / floors[c]:>7.2f} |")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
