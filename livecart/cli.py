@@ -18,14 +18,24 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 
 import uvicorn
+from redis.exceptions import RedisError
 
 from livecart import __version__
 from livecart.app import create_app
 from livecart.auth.tokens import Role, issue_token
+from livecart.commerce.catalog_import import (
+    MAX_IMPORT_BYTES,
+    ImportFormat,
+    format_for_path,
+    import_rows,
+    read_rows,
+    render_report,
+)
 from livecart.config import Settings, load_settings, production_problems, render_toml
 from livecart.demo import banner, seed_demo
 from livecart.errors import LivecartError
 from livecart.runtime import ReadyHook, running
+from livecart.store.access import open_store
 
 log = logging.getLogger("livecart")
 
@@ -153,18 +163,6 @@ def _config(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _import_catalog(args: argparse.Namespace, settings: Settings) -> int:
-    from redis.exceptions import RedisError
-
-    from livecart.commerce.catalog_import import (
-        MAX_IMPORT_BYTES,
-        ImportFormat,
-        format_for_path,
-        import_rows,
-        read_rows,
-        render_report,
-    )
-    from livecart.store.access import open_store
-
     try:
         fmt = ImportFormat(args.format) if args.format else format_for_path(args.file)
         with open(args.file, "rb") as f:

@@ -7,7 +7,7 @@ written (invariant 8: bad input gets a clear error and changes nothing).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from livecart.errors import InvalidInput
@@ -15,9 +15,11 @@ from livecart.errors import InvalidInput
 CURRENCY = re.compile(r"[A-Z]{3}")
 
 
-def require_mapping(data: object, what: str) -> Mapping[str, Any]:
+def require_mapping(data: object, field: str) -> Mapping[str, Any]:
+    """``data`` when it is a JSON object; ``field`` names it in the refusal (``body`` for
+    a whole request body, ``lineup[2]`` for an item)."""
     if not isinstance(data, Mapping):
-        raise InvalidInput(f"{what} must be a JSON object")
+        raise InvalidInput(f"{field} must be a JSON object", field=field)
     return data
 
 
@@ -66,3 +68,14 @@ def url(data: Mapping[str, Any], field: str, *, max_len: int = 2048) -> str:
     if any(c.isspace() for c in value):
         raise InvalidInput(f"{field} must not contain spaces", field=field)
     return value
+
+
+def refuse_unknown_fields(data: Mapping[str, Any], allowed: Collection[str], what: str) -> None:
+    """Refuse a field the object does not have: a misspelt optional field (say
+    ``comission_bps``) must not be dropped silently and the default stored instead."""
+    for name in data:
+        if name not in allowed:
+            raise InvalidInput(
+                f"{what} has no field {str(name)[:80]!r}; its fields are {', '.join(allowed)}",
+                field=str(name)[:80],
+            )

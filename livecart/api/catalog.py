@@ -13,9 +13,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from livecart.api.edge import json_response, read_body, read_json, require_admin, runtime_of
+from livecart.api.edge import (
+    json_response,
+    object_body,
+    page_args,
+    query_param,
+    read_body,
+    read_json,
+    require_admin,
+    runtime_of,
+)
 from livecart.commerce import catalog
-from livecart.commerce.catalog import PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX, Brand, Page, Product
+from livecart.commerce.catalog import Brand, Page, Product
 from livecart.commerce.catalog_import import (
     MAX_IMPORT_BYTES,
     format_for_content_type,
@@ -23,42 +32,6 @@ from livecart.commerce.catalog_import import (
 )
 from livecart.errors import InvalidInput, NotFound
 from livecart.store.keys import check_id
-
-_DIGITS = "0123456789"
-_MAX_LIMIT_CHARS = 9
-
-
-def object_body(data: object) -> Mapping[str, Any]:
-    """A request body that must be a JSON object; anything else is refused naming ``body``."""
-    if not isinstance(data, Mapping):
-        raise InvalidInput("the body must be a JSON object", field="body")
-    return data
-
-
-def query_param(request: Request, name: str) -> str | None:
-    """A query parameter given at most once (two values would leave which one wins unsaid)."""
-    values = request.query_params.getlist(name)
-    if len(values) > 1:
-        raise InvalidInput(f"{name} is given {len(values)} times; give it once", field=name)
-    return values[0] if values else None
-
-
-def page_args(request: Request) -> tuple[str, int]:
-    """``after`` (an id, or empty for the first page) and ``limit`` (1..PAGE_LIMIT_MAX)."""
-    after = query_param(request, "after") or ""
-    if after:
-        check_id(after, "after")
-    raw = query_param(request, "limit")
-    if raw is None:
-        return after, PAGE_LIMIT_DEFAULT
-    if not raw or len(raw) > _MAX_LIMIT_CHARS or any(c not in _DIGITS for c in raw):
-        raise InvalidInput(
-            f"limit must be a whole number from 1 to {PAGE_LIMIT_MAX}", field="limit"
-        )
-    limit = int(raw)
-    if not 1 <= limit <= PAGE_LIMIT_MAX:
-        raise InvalidInput(f"limit must be between 1 and {PAGE_LIMIT_MAX}", field="limit")
-    return after, limit
 
 
 def page_body(page: Page[Brand] | Page[Product]) -> dict[str, Any]:
@@ -88,7 +61,7 @@ async def create_brand(request: Request) -> Response:
 async def list_brands(request: Request) -> Response:
     require_admin(request)
     after, limit = page_args(request)
-    page = await catalog.brand_page(runtime_of(request).redis, after=after, limit=limit)
+    page = await catalog.brand_page(runtime_of(request).redis, after=after or "", limit=limit)
     return json_response(page_body(page))
 
 
@@ -138,7 +111,7 @@ async def list_products(request: Request) -> Response:
     redis = runtime_of(request).redis
     if await catalog.get_brand(redis, brand_id) is None:
         raise NotFound(f"brand {brand_id!r} does not exist", field="brand")
-    page = await catalog.product_page(redis, brand_id, after=after, limit=limit)
+    page = await catalog.product_page(redis, brand_id, after=after or "", limit=limit)
     return json_response(page_body(page))
 
 

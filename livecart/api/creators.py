@@ -7,8 +7,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from livecart.api.catalog import object_body, query_param
-from livecart.api.edge import json_response, read_json, require_admin, runtime_of
+from livecart.api.edge import (
+    json_response,
+    object_body,
+    query_param,
+    read_json,
+    require_admin,
+    runtime_of,
+)
 from livecart.commerce import creators
 from livecart.commerce.creators import Creator, showcase_from_dict
 from livecart.errors import InvalidInput, NotFound

@@ -3,6 +3,8 @@ and turning livecart's errors into one JSON shape with a stable code."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -14,9 +16,13 @@ from livecart.auth.api_key import HEADER, check_api_key
 from livecart.auth.roles import Action, authorize
 from livecart.auth.tokens import Claims, verify_token
 from livecart.errors import InvalidInput, LivecartError, TokenInvalid, TokenMissing
+from livecart.paging import PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX
 from livecart.runtime import Runtime
+from livecart.store.keys import check_id
+from livecart.validation import require_mapping
 
 MAX_BODY_BYTES = 1 << 20
+_DIGITS = re.compile(r"[0-9]{1,16}")
 
 
 def runtime_of(request: Request) -> Runtime:
@@ -49,6 +55,39 @@ async def read_json(request: Request, max_bytes: int = MAX_BODY_BYTES) -> Any:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise InvalidInput(f"body is not valid JSON: {exc}", field="body") from None
+
+
+def object_body(data: object) -> Mapping[str, Any]:
+    """A request body that must be a JSON object; anything else is refused naming ``body``."""
+    return require_mapping(data, "body")
+
+
+def query_param(request: Request, name: str) -> str | None:
+    """A query parameter given at most once (two values would leave which one wins unsaid)."""
+    values = request.query_params.getlist(name)
+    if len(values) > 1:
+        raise InvalidInput(f"{name} is given {len(values)} times; give it once", field=name)
+    return values[0] if values else None
+
+
+def query_whole(request: Request, name: str, *, lo: int, hi: int) -> int | None:
+    """A whole-number query parameter in [lo, hi], or None when absent (``limit=`` with
+    no value is malformed, not absent)."""
+    raw = query_param(request, name)
+    if raw is None:
+        return None
+    if _DIGITS.fullmatch(raw) is None or not lo <= int(raw) <= hi:
+        raise InvalidInput(f"{name} must be a whole number between {lo} and {hi}", field=name)
+    return int(raw)
+
+
+def page_args(request: Request) -> tuple[str | None, int]:
+    """``after`` (an id, or None for the first page) and ``limit`` (1..PAGE_LIMIT_MAX)."""
+    after = query_param(request, "after") or None
+    if after is not None:
+        check_id(after, "after")
+    limit = query_whole(request, "limit", lo=1, hi=PAGE_LIMIT_MAX)
+    return after, PAGE_LIMIT_DEFAULT if limit is None else limit
 
 
 def require_admin(request: Request) -> None:

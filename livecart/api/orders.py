@@ -7,55 +7,42 @@ the following one (see ``livecart.commerce.orders``).
 
 from __future__ import annotations
 
-import re
-
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from livecart.api.edge import claims_of, json_response, require_admin, require_claims, runtime_of
+from livecart.api.edge import (
+    claims_of,
+    json_response,
+    page_args,
+    query_whole,
+    require_admin,
+    require_claims,
+    runtime_of,
+)
 from livecart.auth.api_key import HEADER
 from livecart.auth.tokens import Role
 from livecart.commerce.orders import (
-    DEFAULT_PAGE,
     MAX_MS,
-    MAX_PAGE,
     PageRequest,
     get_order,
     list_buyer_orders,
     list_orders,
 )
 from livecart.commerce.projections import creator_earnings
-from livecart.errors import Forbidden, InvalidInput, TokenMissing
+from livecart.errors import Forbidden, TokenMissing
 from livecart.store.keys import check_id
-
-DIGITS = re.compile(r"[0-9]{1,16}")
-
-
-def query_whole(request: Request, name: str, *, lo: int, hi: int) -> int | None:
-    """A whole-number query parameter in [lo, hi], or None when absent or empty."""
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return None
-    if DIGITS.fullmatch(raw) is None or not lo <= int(raw) <= hi:
-        raise InvalidInput(f"{name} must be a whole number between {lo} and {hi}", field=name)
-    return int(raw)
 
 
 def page_request(request: Request, *, time_range: bool = False) -> PageRequest:
     """``limit`` (1..200, default 50) and ``after``; with ``time_range``, also
     ``since_ms`` and ``until_ms`` (inclusive bounds on the confirmation time)."""
-    limit = query_whole(request, "limit", lo=1, hi=MAX_PAGE)
-    after = request.query_params.get("after") or None
-    if after is not None:
-        check_id(after, "after")
+    after, limit = page_args(request)
     since = until = None
     if time_range:
         since = query_whole(request, "since_ms", lo=0, hi=MAX_MS)
         until = query_whole(request, "until_ms", lo=0, hi=MAX_MS)
-    return PageRequest(
-        limit=DEFAULT_PAGE if limit is None else limit, after=after, since_ms=since, until_ms=until
-    )
+    return PageRequest(limit=limit, after=after, since_ms=since, until_ms=until)
 
 
 async def orders_list(request: Request) -> Response:

@@ -3,13 +3,11 @@ dead letters with their redelivery. All take the admin API key."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from livecart.api.edge import json_response, read_json, require_admin, runtime_of
+from livecart.api.edge import json_response, object_body, read_json, require_admin, runtime_of
 from livecart.api.orders import page_request
 from livecart.commerce.catalog import get_brand
 from livecart.commerce.webhooks import (
@@ -45,9 +43,7 @@ def _shown(brand_id: str, endpoint: Endpoint) -> dict[str, object]:
 async def put_webhook(request: Request) -> Response:
     require_admin(request)
     brand_id = await _known_brand(request)
-    body = await read_json(request)
-    if not isinstance(body, Mapping):
-        raise InvalidInput("body must be a JSON object", field="body")
+    body = object_body(await read_json(request))
     url = endpoint_url(body)
     rotate = body.get("rotate_secret", False)
     if not isinstance(rotate, bool):

@@ -17,7 +17,7 @@ still names it. These keys carry no hash tag: the catalog lives on one Redis nod
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Generic, TypeVar
 
@@ -27,7 +27,8 @@ from redis.asyncio.client import Pipeline
 from redis.exceptions import WatchError
 
 from livecart import validation as v
-from livecart.errors import Conflict, InvalidInput, NotFound
+from livecart.errors import Conflict, NotFound
+from livecart.paging import PAGE_LIMIT_DEFAULT
 from livecart.store import keys
 
 MAX_PRICE_MINOR = 10**11  # a billion in major units: far above any live-shopping item
@@ -36,24 +37,11 @@ MAX_COMMISSION_BPS = 10_000  # 100 % of the line total
 MAX_NAME_CHARS = 200
 MAX_TITLE_CHARS = 200
 MAX_DESCRIPTION_CHARS = 5000
-PAGE_LIMIT_MAX = 200
-PAGE_LIMIT_DEFAULT = 50
 # Optimistic transactions retried this often before the caller is told to try again:
 # only a key changed by someone else between WATCH and EXEC costs a retry.
 MAX_TRANSACTION_ATTEMPTS = 16
 
 T = TypeVar("T")
-
-
-def refuse_unknown_fields(data: Mapping[str, Any], allowed: Collection[str], what: str) -> None:
-    """Refuse a field the object does not have: a misspelt optional field (say
-    ``comission_bps``) must not be dropped silently and the default stored instead."""
-    for name in data:
-        if name not in allowed:
-            raise InvalidInput(
-                f"{what} has no field {str(name)[:80]!r}; its fields are {', '.join(allowed)}",
-                field=str(name)[:80],
-            )
 
 
 @dataclass(frozen=True)
@@ -64,7 +52,7 @@ class Brand:
     @classmethod
     def from_dict(cls, data: object) -> Brand:
         d = v.require_mapping(data, "brand")
-        refuse_unknown_fields(d, BRAND_FIELDS, "a brand")
+        v.refuse_unknown_fields(d, BRAND_FIELDS, "a brand")
         return cls(
             id=keys.check_id(d.get("id"), "id"), name=v.text(d, "name", max_len=MAX_NAME_CHARS)
         )
@@ -93,7 +81,7 @@ class Product:
         a giveaway, and a one-tap buy of a free item would be an easy abuse.
         """
         d = v.require_mapping(data, "product")
-        refuse_unknown_fields(d, PRODUCT_FIELDS, "a product")
+        v.refuse_unknown_fields(d, PRODUCT_FIELDS, "a product")
         return cls(
             sku=keys.check_id(d.get("sku"), "sku"),
             brand=keys.check_id(d.get("brand"), "brand"),

@@ -31,6 +31,7 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 
+from livecart import validation as v
 from livecart.commerce.catalog import (
     PRODUCT_FIELDS,
     REQUIRED_PRODUCT_FIELDS,
@@ -289,7 +290,7 @@ def check_rows(rows: Sequence[SourceRow]) -> CheckedRows:
         try:
             if row.problem is not None:
                 raise row.problem
-            product = Product.from_dict(row.data)
+            product = Product.from_dict(v.require_mapping(row.data, ROW_FIELD))
         except InvalidInput as exc:
             rejected.append(_rejection(row, exc))
         else:

@@ -24,7 +24,6 @@ from livecart.commerce.catalog import (
     begin_writes,
     get_products,
     optimistic,
-    refuse_unknown_fields,
 )
 from livecart.errors import Conflict, InvalidInput, NotFound
 from livecart.store import keys
@@ -40,7 +39,7 @@ class Creator:
     @classmethod
     def from_dict(cls, data: object) -> Creator:
         d = v.require_mapping(data, "creator")
-        refuse_unknown_fields(d, CREATOR_FIELDS, "a creator")
+        v.refuse_unknown_fields(d, CREATOR_FIELDS, "a creator")
         return cls(
             id=keys.check_id(d.get("id"), "id"), name=v.text(d, "name", max_len=MAX_NAME_CHARS)
         )
@@ -54,7 +53,7 @@ CREATOR_FIELDS = tuple(f.name for f in fields(Creator))
 
 def showcase_from_dict(data: Mapping[str, Any]) -> tuple[str, ...]:
     """The SKUs of a showcase body ``{"skus": [...]}``: ids, distinct, at most MAX_SHOWCASE."""
-    refuse_unknown_fields(data, ("skus",), "a showcase")
+    v.refuse_unknown_fields(data, ("skus",), "a showcase")
     raw = data.get("skus")
     if raw is None:
         raise InvalidInput("skus is required (a list of SKUs, [] to clear)", field="skus")

@@ -24,11 +24,10 @@ from redis.asyncio import Redis
 
 from livecart import validation as v
 from livecart.errors import InvalidInput, NotFound
+from livecart.paging import PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX
 from livecart.store import keys
 
 ORDER_CONFIRMED = "order.confirmed"
-MAX_PAGE = 200
-DEFAULT_PAGE = 50
 MAX_MS = 2**53
 MAX_AMOUNT = 10**15  # far above any order; refuses nonsense before it reaches a ledger
 DELIVERY_PREFIX = "msg_"
@@ -156,14 +155,14 @@ class PageRequest:
     ``since_ms`` and ``until_ms`` bound the confirmation time, both inclusive.
     """
 
-    limit: int = DEFAULT_PAGE
+    limit: int = PAGE_LIMIT_DEFAULT
     after: str | None = None
     since_ms: int | None = None
     until_ms: int | None = None
 
     def __post_init__(self) -> None:
-        if not 1 <= self.limit <= MAX_PAGE:
-            raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}", field="limit")
+        if not 1 <= self.limit <= PAGE_LIMIT_MAX:
+            raise InvalidInput(f"limit must be between 1 and {PAGE_LIMIT_MAX}", field="limit")
         if self.after is not None:
             keys.check_id(self.after, "after")
         if (
@@ -216,8 +215,9 @@ async def page_of(redis: Redis, index: str, page: PageRequest) -> Page:
     return Page(ids=ids, next=None)
 
 
-def listing(name: str, items: Sequence[Any], next_after: str | None) -> dict[str, Any]:
-    return {name: list(items), "next": next_after}
+def listing(items: Sequence[Any], next_after: str | None) -> dict[str, Any]:
+    """Every listing of the API has this shape, whatever it lists."""
+    return {"items": list(items), "next": next_after}
 
 
 async def list_orders(
@@ -233,12 +233,12 @@ async def list_orders(
     else:
         found = await page_of(redis, keys.orders_index(), page)
         raws = await _copies(redis, found.ids)
-    return listing("orders", _fragments(raws), found.next)
+    return listing(_fragments(raws), found.next)
 
 
 async def list_buyer_orders(redis: Redis, buyer: str, page: PageRequest) -> dict[str, Any]:
     found = await page_of(redis, keys.buyer_orders(buyer), page)
-    return listing("orders", _fragments(await _copies(redis, found.ids)), found.next)
+    return listing(_fragments(await _copies(redis, found.ids)), found.next)
 
 
 async def get_order(redis: Redis, order_id: str) -> orjson.Fragment:

@@ -33,7 +33,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from livecart.commerce.orders import ORDER_CONFIRMED, Order, parse_order
 from livecart.commerce.projections import project_orders
-from livecart.commerce.webhooks import dead_letter_entry, enqueue_deliveries, stop_if_cancelled
+from livecart.commerce.webhooks import dead_letter_entry, enqueue_deliveries
 from livecart.errors import InvalidInput
 from livecart.runtime import Runtime
 from livecart.store import keys
@@ -70,7 +70,6 @@ async def run_order_consumers(runtime: Runtime) -> None:
     consumers = OrderConsumers(runtime, consumer_name())
     idle_s = runtime.settings.webhooks.poll_interval_ms / 1000
     while True:
-        stop_if_cancelled()
         try:
             busy = await consumers.run_pass()
         except (RedisError, OSError) as exc:

@@ -24,14 +24,6 @@ from livecart.runtime import Runtime
 from livecart.store import keys
 
 
-def creator_ledger_index(creator_id: str) -> str:
-    """Sorted set order id -> confirmation time (ms): the ledger in time order.
-
-    Named after the ledger key, so it shares the creator's hash tag and slot.
-    """
-    return keys.creator_ledger(creator_id) + ":by_time"
-
-
 def ledger_entry(order: Order) -> dict[str, Any]:
     """What a creator's ledger keeps of an order: enough to explain the commission."""
     return {
@@ -77,7 +69,7 @@ async def project_orders(runtime: Runtime, orders: Sequence[Order]) -> int:
                     keys=[
                         keys.creator_ledger(order.creator),
                         keys.creator_earnings(order.creator),
-                        creator_ledger_index(order.creator),
+                        keys.creator_ledger_by_time(order.creator),
                     ],
                     args=[
                         order.id,
@@ -103,7 +95,7 @@ async def creator_earnings(redis: Redis, creator_id: str, page: PageRequest) -> 
     """A creator's totals per currency and a page of ledger entries, newest first."""
     if await get_creator(redis, creator_id) is None:
         raise NotFound(f"creator {creator_id!r} does not exist", field="creator")
-    found: Page = await page_of(redis, creator_ledger_index(creator_id), page)
+    found: Page = await page_of(redis, keys.creator_ledger_by_time(creator_id), page)
     async with redis.pipeline(transaction=True) as pipe:
         pipe.hgetall(keys.creator_earnings(creator_id))
         if found.ids:
@@ -111,4 +103,4 @@ async def creator_earnings(redis: Redis, creator_id: str, page: PageRequest) -> 
         replies = await pipe.execute()
     totals = {currency: int(amount) for currency, amount in sorted(replies[0].items())}
     entries = [orjson.Fragment(raw) for raw in (replies[1] if found.ids else []) if raw]
-    return {"creator": creator_id, "totals": totals, **listing("entries", entries, found.next)}
+    return {"creator": creator_id, "totals": totals, **listing(entries, found.next)}

@@ -42,7 +42,7 @@ class NewShow:
 
     @classmethod
     def from_dict(cls, data: object) -> NewShow:
-        d = v.require_mapping(data, "show")
+        d = v.require_mapping(data, "body")
         raw_lineup = d.get("lineup", [])
         if not isinstance(raw_lineup, list) or len(raw_lineup) > MAX_LINEUP:
             raise InvalidInput(

@@ -537,7 +537,6 @@ async def run_webhook_deliveries(runtime: Runtime) -> None:
     )
     try:
         while True:
-            stop_if_cancelled()
             claimed: list[str] = []
             try:
                 if time.monotonic() >= next_maintenance:
@@ -578,18 +577,6 @@ async def _maintain_dead_letters(runtime: Runtime) -> None:
     await runtime.redis.zremrangebyscore(keys.webhooks_dead(), "-inf", cutoff)
 
 
-def stop_if_cancelled() -> None:
-    """Raise CancelledError when this task was asked to stop.
-
-    A cancellation that a library swallowed on its way out (seen once in the tests,
-    never pinned down) would otherwise leave a worker polling for ever and its node
-    unable to shut down; a worker checks at the top of each pass.
-    """
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError
-
-
 # --- reading and redelivering ---------------------------------------------------------
 
 
@@ -614,7 +601,7 @@ async def list_dead(redis: Redis, page: PageRequest) -> dict[str, Any]:
                 record = Delivery.from_json(raw)
                 if record.status == DEAD:
                     letters.append(record.dead_letter())
-    return listing("webhooks", letters, found.next)
+    return listing(letters, found.next)
 
 
 async def redeliver(redis: Redis, delivery_id: str) -> Delivery:

@@ -200,6 +200,11 @@ def creator_ledger(creator_id: str) -> str:
     return f"{_creator_slot(creator_id)}:ledger"
 
 
+def creator_ledger_by_time(creator_id: str) -> str:
+    """Sorted set order id -> confirmation time (ms): the ledger in time order."""
+    return f"{_creator_slot(creator_id)}:ledger:by_time"
+
+
 def creator_earnings(creator_id: str) -> str:
     """Hash currency -> commission total (minor units), updated with the ledger."""
     return f"{_creator_slot(creator_id)}:earnings"

@@ -82,7 +82,7 @@ async def test_the_cart_over_http(live: LiveServer) -> None:
     ("body", "field"),
     [
         (b"not json", "body"),
-        (b"[]", None),
+        (b"[]", "body"),
         (b'{"idempotency_key": "k"}', "sku"),
         (b'{"sku": "p-plain"}', "idempotency_key"),
         (b'{"sku": "p{plain}", "idempotency_key": "k"}', "sku"),

@@ -81,7 +81,7 @@ async def all_pages(
         response = await http.get(path, params=query, headers=headers)
         assert response.status_code == 200, response.text
         body = response.json()
-        items = body.get("orders", body.get("entries"))
+        items = body["items"]
         ids += [item.get("id", item.get("order")) for item in items]
         pages += 1
         after = body["next"]
@@ -96,7 +96,7 @@ async def test_a_shows_orders_are_listed_newest_first_in_pages_that_never_skip_o
     ids, pages = await all_pages(http, "/api/orders", KEY, show="s1", limit=4)
     assert ids == newest_first(s1) and pages == 8
     first = (await http.get("/api/orders", params={"show": "s1", "limit": 1}, headers=KEY)).json()
-    assert first["orders"] == [next(o for o in s1 if o["id"] == ids[0])]
+    assert first["items"] == [next(o for o in s1 if o["id"] == ids[0])]
 
 
 async def test_all_orders_are_listed_from_the_projection_the_same_way(
@@ -111,8 +111,8 @@ async def test_orders_arriving_between_pages_never_make_a_page_skip_or_repeat(
 ) -> None:
     s1 = [o for o in orders if o["show"] == "s1"]
     page = (await http.get("/api/orders", params={"show": "s1", "limit": 5}, headers=KEY)).json()
-    seen = [o["id"] for o in page["orders"]]
-    cursor_ms = page["orders"][-1]["confirmed_at_ms"]
+    seen = [o["id"] for o in page["items"]]
+    cursor_ms = page["items"][-1]["confirmed_at_ms"]
     newer = make_order(show="s1", confirmed_at_ms=BASE_MS + 100)
     tied = make_order(show="s1", confirmed_at_ms=cursor_ms, order_id="o_" + "0" * 20)
     for late in (newer, tied):
@@ -156,7 +156,7 @@ async def test_a_buyer_sees_only_their_own_orders_with_their_token(
     staff, _ = await all_pages(http, "/api/me/orders", bearer("bob", "moderator", "s1"))
     assert staff == ids  # any role: it is the caller's own history
     nobody = (await http.get("/api/me/orders", headers=bearer("zed"))).json()
-    assert nobody == {"orders": [], "next": None}
+    assert nobody == {"items": [], "next": None}
 
 
 async def test_a_creators_earnings_are_their_commission_totals_and_ledger_newest_first(
@@ -171,7 +171,7 @@ async def test_a_creators_earnings_are_their_commission_totals_and_ledger_newest
         assert body["creator"] == "c1" and body["totals"] == {"EUR": expected_total}
     ids, pages = await all_pages(http, "/api/creators/c1/earnings", bearer("c1"), limit=5)
     assert ids == newest_first(mine) and pages == 3
-    entry = (await http.get("/api/creators/c1/earnings", headers=KEY)).json()["entries"][0]
+    entry = (await http.get("/api/creators/c1/earnings", headers=KEY)).json()["items"][0]
     assert entry["commission"] == 384 and entry["lines"][0]["commission_bps"] == 800
 
 
@@ -180,7 +180,7 @@ async def test_a_creator_with_no_sales_has_empty_earnings(
 ) -> None:
     await seed_parties(redis)
     response = await http.get("/api/creators/c2/earnings", headers=bearer("c2"))
-    assert response.json() == {"creator": "c2", "totals": {}, "entries": [], "next": None}
+    assert response.json() == {"creator": "c2", "totals": {}, "items": [], "next": None}
 
 
 @pytest.mark.parametrize(

@@ -191,11 +191,11 @@ async def test_a_dead_letter_is_listed_shown_and_redelivered_over_http(
         delivery_id = f"msg_{order['id']}"
 
         async def dead_listed() -> bool:
-            listed = (await http.get("/api/webhooks/dead", headers=KEY)).json()["webhooks"]
+            listed = (await http.get("/api/webhooks/dead", headers=KEY)).json()["items"]
             return [d["id"] for d in listed] == [delivery_id]
 
         await wait_for(dead_listed, what="the dead letter listed")
-        letter = (await http.get("/api/webhooks/dead", headers=KEY)).json()["webhooks"][0]
+        letter = (await http.get("/api/webhooks/dead", headers=KEY)).json()["items"][0]
         assert letter["brand"] == "b1" and letter["order"] == order["id"]
         assert letter["attempts"] == 3 and letter["last_error"] == "HTTP 500"
         assert isinstance(letter["dead_at_ms"], int)
@@ -221,7 +221,7 @@ async def test_a_dead_letter_is_listed_shown_and_redelivered_over_http(
 
     assert len(receiver.verified(secret)) == 4 and set(receiver.ids()) == {delivery_id}
     assert (await http.get("/api/webhooks/dead", headers=KEY)).json() == {
-        "webhooks": [],
+        "items": [],
         "next": None,
     }
     again = await http.post(f"/api/webhooks/dead/{delivery_id}/redeliver", headers=KEY)
@@ -245,7 +245,7 @@ async def test_dead_letters_are_paged_newest_first_and_malformed_ones_cannot_be_
     while True:
         params = {"limit": 2, **({"after": after} if after else {})}
         page = (await http.get("/api/webhooks/dead", params=params, headers=KEY)).json()
-        ids += [letter["id"] for letter in page["webhooks"]]
+        ids += [letter["id"] for letter in page["items"]]
         after = page["next"]
         if after is None:
             break

@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 
 from livecart.commerce.orders import parse_order
 from livecart.commerce.outbox import GROUPS
-from livecart.commerce.projections import creator_ledger_index, project_orders
+from livecart.commerce.projections import project_orders
 from livecart.config import Settings
 from livecart.runtime import Runtime, running
 from livecart.store import keys
@@ -53,7 +53,10 @@ async def test_an_order_applied_many_times_at_once_is_credited_once(
     assert entry["commission"] == 483 and entry["source"] == "show"
     assert [line["commission"] for line in entry["lines"]] == [384, 99]
     assert await redis.hlen(keys.creator_ledger("c1")) == 1
-    assert await redis.zscore(creator_ledger_index("c1"), order["id"]) == order["confirmed_at_ms"]
+    assert (
+        await redis.zscore(keys.creator_ledger_by_time("c1"), order["id"])
+        == order["confirmed_at_ms"]
+    )
     assert orjson.loads(await redis.get(keys.order(order["id"]))) == order
     assert await redis.zscore(keys.orders_index(), order["id"]) == order["confirmed_at_ms"]
     assert await redis.zscore(keys.buyer_orders("ana"), order["id"]) == order["confirmed_at_ms"]
@@ -80,7 +83,7 @@ async def test_a_crash_between_the_ledger_and_the_indexes_is_completed_and_count
         keys=[
             keys.creator_ledger("c1"),
             keys.creator_earnings("c1"),
-            creator_ledger_index("c1"),
+            keys.creator_ledger_by_time("c1"),
         ],
         args=[order["id"], "{}", "EUR", 384, order["confirmed_at_ms"]],
     )
@@ -227,7 +230,7 @@ async def test_two_nodes_consuming_at_once_never_double_count(
         totals = await redis.hgetall(keys.creator_earnings(creator))
         assert {c: int(n) for c, n in totals.items()} == dict(expected[creator])
         assert await redis.hlen(keys.creator_ledger(creator)) == entries[creator]
-        assert await redis.zcard(creator_ledger_index(creator)) == entries[creator]
+        assert await redis.zcard(keys.creator_ledger_by_time(creator)) == entries[creator]
     buyers = Counter(str(order["buyer"]) for order in orders)
     for buyer, count in buyers.items():
         assert await redis.zcard(keys.buyer_orders(buyer)) == count

@@ -160,7 +160,7 @@ async def test_after_max_attempts_a_delivery_is_dead_lettered_and_redeliver_send
         assert len(receiver.requests) == 3
 
         dead = await list_dead(redis, PageRequest())
-        assert dead["webhooks"] == [
+        assert dead["items"] == [
             {
                 "id": delivery_id,
                 "brand": "b1",
@@ -169,7 +169,7 @@ async def test_after_max_attempts_a_delivery_is_dead_lettered_and_redeliver_send
                 "attempts": 3,
                 "last_error": "HTTP 503",
                 "last_status": 503,
-                "dead_at_ms": dead["webhooks"][0]["dead_at_ms"],
+                "dead_at_ms": dead["items"][0]["dead_at_ms"],
             }
         ]
         assert await redis.zscore(keys.webhooks_due(), delivery_id) is None
@@ -187,7 +187,7 @@ async def test_after_max_attempts_a_delivery_is_dead_lettered_and_redeliver_send
         await wait_for(lambda: gauge_is(0), what="the dead gauge at 0")
 
     assert len(receiver.verified(secret)) == 4 and set(receiver.ids()) == {delivery_id}
-    assert (await list_dead(redis, PageRequest()))["webhooks"] == []
+    assert (await list_dead(redis, PageRequest()))["items"] == []
     with pytest.raises(Conflict):
         await redeliver(redis, delivery_id)  # delivered, not dead
     with pytest.raises(NotFound):

@@ -60,9 +60,9 @@ async def test_a_tap_becomes_one_signed_webhook_one_ledger_entry_and_readable_or
         earnings = await http.get("/api/creators/c2/earnings", headers=KEY)
         assert earnings.json()["totals"] == {"EUR": 200}  # 10 % of 2 000 cents
         mine = await http.get("/api/me/orders", headers=buyer)
-        assert [o["id"] for o in mine.json()["orders"]] == [order["id"]]
+        assert [o["id"] for o in mine.json()["items"]] == [order["id"]]
         listed = await http.get("/api/orders", params={"show": SHOW}, headers=KEY)
-        assert [o["id"] for o in listed.json()["orders"]] == [order["id"]]
+        assert [o["id"] for o in listed.json()["items"]] == [order["id"]]
 
         # The retry of the tap is the same order, and changes none of the above.
         again = await http.post(f"/api/shows/{SHOW}/buy", json=tap, headers=buyer)
