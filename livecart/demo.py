@@ -94,25 +94,30 @@ def demo_tokens(secret: str) -> DemoTokens:
 
 def banner(base_url: str, secret: str, admin_key: str, data_dir: str | None) -> str:
     tokens = demo_tokens(secret)
-    kept = f"Data is kept in {data_dir}; a restart finds it." if data_dir else ""
+    show = f"{base_url}/api/shows/{SHOW_ID}"
+    kept = f"Data is kept in {data_dir}; a restart finds it. " if data_dir else ""
     return (
         f"""
 livecart demo is running at {base_url}
 
-  The demo show (lineup, live stock):  {base_url}/api/shows/{SHOW_ID}
+  The demo show (lineup, live stock):  {show}
   Readiness:                           {base_url}/readyz
   Metrics:                             {base_url}/metrics
 
-Tokens for the demo show (valid 7 days):
-  streamer  (maya):     {tokens.streamer}
-  moderator (sam-mod):  {tokens.moderator}
-  viewer    (ana):      {tokens.viewer}
+Tokens for the demo show (valid 7 days), as shell variables:
+  export STREAMER={tokens.streamer}   # maya
+  export MODERATOR={tokens.moderator}   # sam-mod
+  export VIEWER={tokens.viewer}   # ana
+  export API_KEY={admin_key}   # merchant API (X-API-Key)
 
-Merchant API key (X-API-Key header): {admin_key}
-  curl -X POST {base_url}/api/tokens -H 'X-API-Key: {admin_key}' \\
-       -d '{{"sub": "bob", "role": "viewer"}}'
+Try it:
+  curl -X POST {show}/start -H "Authorization: Bearer $STREAMER"
+  curl -X PUT {show}/pin -H "Authorization: Bearer $STREAMER" -d '{{"sku": "nw-beanie"}}'
+  curl -X POST {show}/buy -H "Authorization: Bearer $VIEWER" \\
+       -d '{{"sku": "nw-beanie", "quantity": 1, "idempotency_key": "tap-1"}}'
+  curl {base_url}/api/orders -H "X-API-Key: $API_KEY"
 
-{kept} Press Ctrl-C to stop.
+{kept}Press Ctrl-C to stop.
 """.rstrip()
         + "\n"
     )

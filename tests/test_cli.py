@@ -41,7 +41,7 @@ def test_demo_is_ready_then_stops_on_a_signal_leaving_no_server_behind(
         ready_after = time.monotonic() - started
         show = get(f"{url}/api/shows/demo-show").json()
         assert show["state"] == "scheduled" and len(show["lineup"]) == 8
-        assert "streamer  (maya)" in proc.stdout and "/api/shows/demo-show" in proc.stdout
+        assert "export STREAMER=" in proc.stdout and "/api/shows/demo-show" in proc.stdout
         assert processes_serving(tmp_path / "data") != []
         proc.signal(sig)
         assert proc.wait() == 0, proc.stderr
