@@ -22,11 +22,18 @@ import uvicorn
 from starlette.applications import Starlette
 
 from livecart.app import create_app
+from livecart.auth.tokens import issue_token
 from livecart.config import Settings
 from livecart.runtime import Runtime
 
 STRONG_SECRET = "test-secret-0123456789abcdef0123456789abcdef"
 STRONG_ADMIN_KEY = "test-admin-key-0123456789"
+
+
+def bearer(sub: str = "ana", role: str = "viewer", show: str | None = None) -> dict[str, str]:
+    """An Authorization header with a token signed by the test settings' secret."""
+    token = issue_token(STRONG_SECRET, sub=sub, role=role, show=show, ttl_s=600)
+    return {"Authorization": f"Bearer {token}"}
 
 
 @dataclass

@@ -11,14 +11,9 @@ import pytest
 from livecart.auth.tokens import issue_token
 from livecart.config import Settings
 from tests.commerce.conftest import SHOW, seed_show
-from tests.helpers import STRONG_ADMIN_KEY, STRONG_SECRET, LiveServer, serve_app
+from tests.helpers import STRONG_ADMIN_KEY, STRONG_SECRET, LiveServer, bearer, serve_app
 
 KEY = {"X-API-Key": STRONG_ADMIN_KEY}
-
-
-def bearer(role: str = "viewer", sub: str = "ana", show: str | None = None) -> dict[str, str]:
-    token = issue_token(STRONG_SECRET, sub=sub, role=role, show=show, ttl_s=600)
-    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from livecart.auth.tokens import issue_token
 from livecart.config import Settings
 from tests.commerce.order_fixtures import (
     FAST_WEBHOOKS,
@@ -22,15 +21,10 @@ from tests.commerce.order_fixtures import (
     start_show_outbox,
     wait_for,
 )
-from tests.helpers import STRONG_ADMIN_KEY, STRONG_SECRET, LiveServer
+from tests.helpers import STRONG_ADMIN_KEY, LiveServer, bearer
 
 KEY = {"X-API-Key": STRONG_ADMIN_KEY}
 BASE_MS = 1_795_553_000_000
-
-
-def bearer(sub: str, role: str = "viewer", show: str | None = None) -> dict[str, str]:
-    token = issue_token(STRONG_SECRET, sub=sub, role=role, show=show, ttl_s=600)
-    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture
