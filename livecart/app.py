@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
 from starlette.applications import Starlette
 
@@ -20,6 +21,7 @@ from livecart.api import (
 )
 from livecart.api.edge import EXCEPTION_HANDLERS
 from livecart.config import Settings
+from livecart.hub.node import Hub
 from livecart.runtime import ReadyHook, Runtime, running
 
 
@@ -37,14 +39,18 @@ def create_app(
     """
 
     @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        # The hub travels in the lifespan state: uvicorn hands that state to the
+        # WebSocket protocol class (livecart.hub.connection), which is not ASGI.
         if runtime is not None:
             app.state.runtime = runtime
-            yield
+            async with _hub_running(runtime) as hub:
+                yield {"hub": hub}
             return
         async with running(settings, ready_hooks) as started:
             app.state.runtime = started
-            yield
+            async with _hub_running(started) as hub:
+                yield {"hub": hub}
 
     return Starlette(
         routes=[
@@ -61,3 +67,13 @@ def create_app(
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
+
+
+@asynccontextmanager
+async def _hub_running(runtime: Runtime) -> AsyncIterator[Hub]:
+    hub = Hub(runtime)
+    await hub.start()
+    try:
+        yield hub
+    finally:
+        await hub.stop()

@@ -34,6 +34,7 @@ from livecart.commerce.catalog_import import (
 from livecart.config import Settings, load_settings, production_problems, render_toml
 from livecart.demo import banner, seed_demo
 from livecart.errors import LivecartError
+from livecart.hub.connection import HubConnection
 from livecart.runtime import ReadyHook, running
 from livecart.store.access import open_store
 
@@ -235,7 +236,7 @@ async def _serve_until_signal(
                     host=settings.server.host,
                     port=settings.server.port,
                     http="httptools",
-                    ws="none",  # the hub's WebSocket endpoint is not part of this release yet
+                    ws=HubConnection,  # every upgrade request goes to the hub
                     lifespan="on",
                     log_config=None,
                     access_log=settings.server.log_level == "debug",

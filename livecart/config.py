@@ -140,6 +140,88 @@ class HubSettings:
         min=100,
         max=10_000_000,
     )
+    max_tick_ms: int = _setting(
+        1000,
+        "longest tick the adaptive planner gives a room, whatever the delivery budget",
+        min=5,
+        max=10_000,
+    )
+    max_deliveries_per_s: int = _setting(
+        50_000,
+        "frames a node writes to its sockets per second at most; big rooms get longer ticks",
+        min=100,
+        max=10_000_000,
+    )
+    max_replay: int = _setting(
+        1000,
+        "most missed events a resume replays (kept in memory per room); more: a snapshot",
+        min=10,
+        max=100_000,
+    )
+    max_connections: int = _setting(
+        15_000,
+        "WebSocket connections one node accepts; more are closed with 1013 (try again)",
+        min=1,
+        max=1_000_000,
+    )
+    max_joins_per_s: int = _setting(
+        1000,
+        "new WebSocket sessions a node starts per second; more are told to retry later",
+        min=1,
+        max=1_000_000,
+    )
+    handshake_timeout_s: float = _setting(
+        10.0, "seconds a client gets to finish the WebSocket handshake", min=0.5, max=300
+    )
+    ping_interval_s: float = _setting(
+        20.0,
+        "seconds between pings; a client silent for two intervals is disconnected",
+        min=0.5,
+        max=3600,
+    )
+    send_buffer_soft_bytes: int = _setting(
+        64 * 1024,
+        "unsent bytes past which a socket is skipped for stock and counts it will get again",
+        min=1024,
+        max=64 * 1024 * 1024,
+    )
+    send_buffer_hard_bytes: int = _setting(
+        1024 * 1024,
+        "unsent bytes past which a socket is closed (4001, resumable)",
+        min=4096,
+        max=256 * 1024 * 1024,
+    )
+    max_message_bytes: int = _setting(
+        8192, "largest message a client may send; larger closes with 1009", min=256, max=1_048_576
+    )
+    messages_per_s: float = _setting(
+        20.0, "messages one connection may send per second (burst: twice that)", min=0.1, max=10_000
+    )
+    chat_per_s: float = _setting(
+        1.0, "chat messages one user may send per second on a node (burst 3)", min=0.01, max=1000
+    )
+    buys_per_s: float = _setting(
+        5.0,
+        "buy, cart and checkout messages one user may send per second (burst 10)",
+        min=0.01,
+        max=1000,
+    )
+    reacts_per_s: float = _setting(
+        10.0, "reactions one user may send per second (burst 20)", min=0.01, max=1000
+    )
+    presence_interval_ms: int = _setting(
+        1000,
+        "how often a node reports its viewers of each show; the count is summed across nodes",
+        min=100,
+        max=60_000,
+    )
+    chat_max_chars: int = _setting(500, "longest chat message, in characters", min=1, max=10_000)
+    chat_history: int = _setting(
+        50, "recent chat messages a joining viewer receives", min=0, max=1000
+    )
+    max_blocked_keywords: int = _setting(
+        500, "most blocked keywords a show may have", min=0, max=100_000
+    )
 
 
 @dataclass(frozen=True)

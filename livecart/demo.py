@@ -95,6 +95,7 @@ def demo_tokens(secret: str) -> DemoTokens:
 def banner(base_url: str, secret: str, admin_key: str, data_dir: str | None) -> str:
     tokens = demo_tokens(secret)
     show = f"{base_url}/api/shows/{SHOW_ID}"
+    ws = base_url.replace("http", "ws", 1) + f"/ws/shows/{SHOW_ID}"
     kept = f"Data is kept in {data_dir}; a restart finds it. " if data_dir else ""
     return (
         f"""
@@ -103,6 +104,8 @@ livecart demo is running at {base_url}
   The demo show (lineup, live stock):  {show}
   Readiness:                           {base_url}/readyz
   Metrics:                             {base_url}/metrics
+  Live events (WebSocket, see docs/protocol.md):
+    {ws}?token=$VIEWER
 
 Tokens for the demo show (valid 7 days), as shell variables:
   export STREAMER={tokens.streamer}   # maya
@@ -116,6 +119,11 @@ Try it:
   curl -X POST {show}/buy -H "Authorization: Bearer $VIEWER" \\
        -d '{{"sku": "nw-beanie", "quantity": 1, "idempotency_key": "tap-1"}}'
   curl {base_url}/api/orders -H "X-API-Key: $API_KEY"
+
+Watch the show live and chat from a terminal (type a message, then Enter):
+  .venv/bin/python -m websockets "{ws}?token=$VIEWER"
+  {{"type": "chat", "text": "hello"}}
+  {{"type": "buy", "sku": "nw-beanie", "idempotency_key": "tap-2"}}
 
 {kept}Press Ctrl-C to stop.
 """.rstrip()

@@ -7,6 +7,9 @@ edge (HTTP API or WebSocket), never by the code that raised it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 
 class LivecartError(Exception):
     """Base of every error livecart raises on purpose."""
@@ -14,17 +17,27 @@ class LivecartError(Exception):
     code: str = "error"
     http_status: int = 500
 
-    def __init__(self, message: str, *, field: str | None = None, code: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        code: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
         if code is not None:
             self.code = code  # a more specific stable code than the class's
+        # Facts a client acts on, e.g. {"until_ms": ...} for muted, {"retry_after_ms": ...}.
+        self.extra = dict(extra) if extra else {}
 
-    def to_dict(self) -> dict[str, str]:
-        body = {"error": self.code, "message": self.message}
+    def to_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"error": self.code, "message": self.message}
         if self.field is not None:
             body["field"] = self.field
+        body.update(self.extra)
         return body
 
 
@@ -81,6 +94,13 @@ class Forbidden(LivecartError):
 
     code = "forbidden"
     http_status = 403
+
+
+class RateLimited(LivecartError):
+    """Too much, too fast: try again after ``retry_after_ms`` (in ``extra``)."""
+
+    code = "rate_limited"
+    http_status = 429
 
 
 class StoreUnavailable(LivecartError):

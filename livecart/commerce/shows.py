@@ -156,6 +156,7 @@ async def show_snapshot(redis: Redis, show_id: str) -> dict[str, Any]:
         "sales": show["sales"],
         "sales_reason": show.get("sales_reason") or None,
         "pinned": show["pinned"] or None,
+        "viewers": int(show.get("viewers") or 0),  # summed across nodes by the hub
         "scheduled_at_ms": int(show["scheduled_at"]) if show["scheduled_at"] else None,
         "created_at_ms": int(show["created_at"]),
         "started_at_ms": int(show["started_at"]) if show.get("started_at") else None,

@@ -241,3 +241,51 @@ def webhooks_due() -> str:
 def webhooks_dead() -> str:
     """Sorted set delivery id -> when it was dead-lettered (ms)."""
     return f"{NAMESPACE}:webhooks:dead"
+
+
+# --- The hub: chat, moderation, presence (all in the show's slot) -----------------
+
+
+def show_chat_ids(show_id: str) -> str:
+    """List of recent chat message ids (stream ids), oldest first, capped at hub.chat_history."""
+    return f"{_show_slot(show_id)}:chat:ids"
+
+
+def show_chat_messages(show_id: str) -> str:
+    """Hash message id -> JSON {user, text, staff, sent_at_ms}: the ids in show_chat_ids."""
+    return f"{_show_slot(show_id)}:chat:messages"
+
+
+def show_chat_deleted(show_id: str) -> str:
+    """Sorted set message id -> its ms: deleted messages the stream still holds."""
+    return f"{_show_slot(show_id)}:chat:deleted"
+
+
+def show_chat_last(show_id: str) -> str:
+    """Sorted set user -> ms of their last message, kept only within the slow-mode window."""
+    return f"{_show_slot(show_id)}:chat:last"
+
+
+def show_chat_settings(show_id: str) -> str:
+    """Hash of the chat's settings: slow_mode_s (0 or missing: off)."""
+    return f"{_show_slot(show_id)}:chat:settings"
+
+
+def show_blocked_keywords(show_id: str) -> str:
+    """Set of casefolded words a viewer's chat message may not contain."""
+    return f"{_show_slot(show_id)}:chat:blocked"
+
+
+def show_mutes(show_id: str) -> str:
+    """Sorted set user -> muted until (ms, Redis TIME); expired entries are pruned."""
+    return f"{_show_slot(show_id)}:mutes"
+
+
+def show_bans(show_id: str) -> str:
+    """Set of users banned from the show's chat."""
+    return f"{_show_slot(show_id)}:bans"
+
+
+def show_presence(show_id: str) -> str:
+    """Hash node -> 'viewers:expires_ms': each node's local viewer count of the show."""
+    return f"{_show_slot(show_id)}:presence"

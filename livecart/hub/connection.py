@@ -1,0 +1,389 @@
+"""One WebSocket session, as a bare ``asyncio.Protocol`` around websockets' sans-I/O
+``ServerProtocol``: no task per connection, the handshake and the client's frames are
+handled in ``data_received``, and the room writes pre-framed bytes straight to the
+transport. Measured against websockets' own server and Starlette's WebSocket path in
+bench/fanout_bench.py (DESIGN.md, "The hub").
+
+uvicorn hands every upgrade request on its HTTP port to this class (``ws=`` takes a
+protocol class), so the hub shares the API's port; the app's lifespan state carries the
+``Hub``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import parse_qs, unquote
+
+from redis.exceptions import RedisError
+from websockets.frames import Frame, Opcode
+from websockets.http11 import Request
+from websockets.protocol import State
+from websockets.server import ServerProtocol
+
+from livecart.auth.roles import Action, authorize
+from livecart.auth.tokens import Claims, Role, verify_token
+from livecart.errors import (
+    AuthError,
+    Forbidden,
+    InvalidInput,
+    LivecartError,
+    NotFound,
+    TokenExpired,
+)
+from livecart.hub.limits import TokenBucket
+from livecart.hub.protocol import PATH, CloseCode, decode_inbound, error_message
+from livecart.hub.wire import message_frame
+from livecart.store.keys import check_id
+
+if TYPE_CHECKING:
+    from livecart.hub.node import Hub
+    from livecart.hub.room import Room
+
+log = logging.getLogger("livecart.hub")
+
+CLOSE_TIMEOUT_S = 3.0  # a peer that does not finish the closing handshake is cut off
+MAX_IN_FLIGHT = 16  # client messages of one socket being handled at once
+STAFF_ROLES = frozenset({Role.STREAMER, Role.MODERATOR, Role.ADMIN})
+
+
+class HubConnection(asyncio.Protocol):
+    def __init__(
+        self,
+        config: Any = None,
+        server_state: Any = None,
+        app_state: dict[str, Any] | None = None,
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        hub = (app_state or {}).get("hub")
+        self.hub: Hub | None = hub
+        self.server_state = server_state
+        limit = hub.settings.hub.max_message_bytes if hub is not None else 8192
+        self.proto = ServerProtocol(max_size=limit)
+        self.loop = asyncio.get_running_loop()
+        self.transport: asyncio.Transport = cast(asyncio.Transport, None)
+        self.show = ""
+        self.claims: Claims | None = None
+        self.user: str | None = None
+        self.is_staff = False
+        self.room: Room | None = None
+        self.closing = False
+        self.stale = False  # skipped frames of stock/counts; gets a state message on drain
+        self.last_seen = time.monotonic()
+        self.joined: asyncio.Future[None] = self.loop.create_future()
+        self._fragments: list[bytes] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._timers: list[asyncio.TimerHandle] = []
+        now = time.monotonic()
+        rate = hub.settings.hub.messages_per_s if hub is not None else 1.0
+        self._messages = TokenBucket(rate, rate * 2, now)
+        self._flood = TokenBucket(rate, rate * 2, now)
+
+    # -- asyncio.Protocol ------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        if self.server_state is not None:
+            self.server_state.connections.add(self)
+        if self.hub is not None:
+            s = self.hub.settings.hub
+            self.transport.set_write_buffer_limits(
+                high=s.send_buffer_soft_bytes, low=s.send_buffer_soft_bytes // 4
+            )
+            self._timers.append(
+                self.loop.call_later(s.handshake_timeout_s, self._handshake_timeout)
+            )
+
+    def data_received(self, data: bytes) -> None:
+        self.last_seen = time.monotonic()
+        self.proto.receive_data(data)
+        for event in self.proto.events_received():
+            if isinstance(event, Request):
+                self._handshake(event)
+            elif isinstance(event, Frame):
+                self._frame(event)
+        self._send_pending()
+
+    def eof_received(self) -> bool | None:
+        self.proto.receive_eof()
+        self._send_pending()
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._leave()
+        if self.server_state is not None:
+            self.server_state.connections.discard(self)
+        if self.hub is not None:
+            self.hub.connections.discard(self)
+        for timer in self._timers:
+            timer.cancel()
+        for task in self._tasks:
+            task.cancel()
+        if not self.joined.done():
+            self.joined.cancel()
+
+    def resume_writing(self) -> None:
+        if self.stale and self.room is not None and not self.closing:
+            self.stale = False
+            self.write(self.room.state_frame())
+
+    # -- uvicorn's graceful shutdown -------------------------------------------------
+
+    def shutdown(self) -> None:
+        if self.proto.state is State.OPEN:
+            self.close(CloseCode.RESTARTING, "this node is stopping; resume on another")
+        else:
+            self.transport.close()
+
+    # -- writing ---------------------------------------------------------------------
+
+    def write(self, frame: bytes) -> None:
+        """A frame for this socket alone (hello, ack, personal message)."""
+        if self.closing or self.proto.state is not State.OPEN:
+            return
+        hub = self.hub
+        assert hub is not None
+        if self.transport.get_write_buffer_size() > hub.settings.hub.send_buffer_hard_bytes:
+            self.close_slow()
+            return
+        self.transport.write(frame)
+        hub.stats.frames_out += 1
+        hub.stats.bytes_out += len(frame)
+
+    def send(self, message: dict[str, Any]) -> None:
+        self.write(message_frame(message))
+
+    def send_error(self, exc: LivecartError, *, req: str | int | None, kind: str | None) -> None:
+        body = exc.to_dict()
+        code, message = body.pop("error"), body.pop("message")
+        field = body.pop("field", None)
+        self.send(error_message(code, message, req=req, kind=kind, field=field, extra=body))
+
+    def deliver_behind(self, frame: bytes, coalescable: bool) -> bool:
+        """A room's frame for a socket whose unsent bytes passed the soft limit: skip what
+        it will get again, close it (resumable) past the hard limit. True when written."""
+        hub = self.hub
+        assert hub is not None
+        if self.transport.get_write_buffer_size() > hub.settings.hub.send_buffer_hard_bytes:
+            self.close_slow()
+            return False
+        if coalescable:
+            self.stale = True
+            hub.stats.skipped_slow += 1
+            return False
+        self.transport.write(frame)
+        return True
+
+    def close_slow(self) -> None:
+        assert self.hub is not None
+        self.hub.stats.closed_slow += 1
+        self.close(CloseCode.SLOW_CONSUMER, "too far behind; resume from your last event id")
+        # The close frame waits behind the unsent bytes; do not wait long for them.
+        self._timers.append(self.loop.call_later(0.5, self.transport.abort))
+
+    def close(self, code: int, reason: str = "") -> None:
+        """Start the closing handshake; the socket leaves its room now, so it gets no
+        more frames, and is cut off if the peer does not answer."""
+        if self.closing:
+            return
+        self.closing = True
+        self._leave()
+        if self.proto.state is State.OPEN:
+            self.proto.send_close(code, _fit_reason(reason))
+            self._send_pending()
+        self._timers.append(self.loop.call_later(CLOSE_TIMEOUT_S, self.transport.abort))
+
+    def refuse(self, code: int, exc: LivecartError) -> None:
+        """An error message naming the problem, then the close code (browsers do not show
+        a refused handshake's reason, so the socket is opened to say why)."""
+        self.send_error(exc, req=None, kind=None)
+        self.close(code, f"{exc.code}: {exc.message}")
+
+    def _send_pending(self) -> None:
+        for chunk in self.proto.data_to_send():
+            if chunk:
+                self.transport.write(chunk)
+            else:  # the protocol's end of stream: the server closes TCP first
+                self.transport.close()
+        if self.proto.state is not State.OPEN:
+            self._leave()
+
+    def _leave(self) -> None:
+        room, self.room = self.room, None
+        if room is not None:
+            room.discard(self)
+
+    # -- handshake -------------------------------------------------------------------
+
+    def _handshake_timeout(self) -> None:
+        if self.proto.state is State.CONNECTING:
+            self.transport.abort()
+
+    def _handshake(self, request: Request) -> None:
+        hub = self.hub
+        path, _, query = request.path.partition("?")
+        match = PATH.match(path)
+        if hub is None or not hub.accepting:
+            self._reject(503, "the hub is not running on this node")
+            return
+        if match is None:
+            self._reject(404, "no WebSocket endpoint here; use /ws/shows/{show}")
+            return
+        try:
+            self.show = check_id(unquote(match.group(1)), "show")
+        except InvalidInput as exc:
+            self._reject(404, exc.message)
+            return
+        response = self.proto.accept(request)
+        self.proto.send_response(response)
+        if response.status_code != 101:
+            return
+        for timer in self._timers:
+            timer.cancel()
+        self._timers.clear()
+        params = {k: v[-1] for k, v in parse_qs(query).items()}
+        hub.admit(self, request, params)
+
+    def _reject(self, status: int, text: str) -> None:
+        self.proto.send_response(self.proto.reject(status, text))
+
+    def authenticate(self, token: str | None) -> None:
+        """Who this socket is; raises AuthError / Forbidden, checked on every connect."""
+        hub = self.hub
+        assert hub is not None
+        auth = hub.settings.auth
+        claims = None if not token else verify_token(auth.secret, token, leeway_s=auth.leeway_s)
+        authorize(claims, Action.WATCH, self.show, anonymous_viewers=auth.anonymous_viewers)
+        self.claims = claims
+        self.user = None if claims is None else claims.sub
+        self.is_staff = claims is not None and claims.role in STAFF_ROLES
+
+    def start_session(self, last: str | None, epoch: str | None) -> None:
+        task = asyncio.ensure_future(self._join(last, epoch))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _join(self, last: str | None, epoch: str | None) -> None:
+        hub = self.hub
+        assert hub is not None
+        try:
+            await hub.welcome(self, last, epoch)
+        except NotFound as exc:
+            hub.stats.joins["show_not_found"] += 1
+            self.refuse(CloseCode.SHOW_NOT_FOUND, exc)
+        except Forbidden as exc:
+            hub.stats.joins[exc.code] += 1
+            self.refuse(CloseCode.FORBIDDEN, exc)
+        except (RedisError, OSError) as exc:
+            hub.stats.joins["store_unavailable"] += 1
+            log.warning("joining show %s: %s", self.show, exc)
+            self.close(CloseCode.INTERNAL, "the store did not answer; resume in a moment")
+        else:
+            hub.stats.joins["ok"] += 1
+            if not self.joined.done():
+                self.joined.set_result(None)
+            return
+        if not self.joined.done():
+            self.joined.cancel()
+
+    # -- client messages -------------------------------------------------------------
+
+    def _frame(self, frame: Frame) -> None:
+        if self.closing:
+            return
+        opcode = frame.opcode
+        if opcode is Opcode.BINARY or (opcode is Opcode.CONT and not self._fragments):
+            self.close(CloseCode.UNSUPPORTED_DATA, "binary frames are not part of the protocol")
+            return
+        if opcode not in (Opcode.TEXT, Opcode.CONT):
+            return  # ping, pong and close are answered by the protocol itself
+        self._fragments.append(bytes(frame.data))
+        if not frame.fin:
+            return
+        data = b"".join(self._fragments)
+        self._fragments.clear()
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            self.close(CloseCode.INVALID_DATA, "text messages must be UTF-8")
+            return
+        self._message(text)
+
+    def _message(self, text: str) -> None:
+        hub = self.hub
+        assert hub is not None
+        now = time.monotonic()
+        try:
+            inbound = decode_inbound(text)
+        except InvalidInput as exc:
+            hub.stats.inbound[("invalid", exc.code)] += 1
+            self.send_error(exc, req=None, kind=None)
+            return
+        wait = self._messages.take(now)
+        if wait:
+            if self._flood.take(now):
+                hub.stats.inbound[("flood", "closed")] += 1
+                self.close(CloseCode.POLICY, "too many messages; slow down")
+                return
+            hub.stats.inbound[(hub.known_type(inbound.type), "rate_limited")] += 1
+            self.send(
+                error_message(
+                    "rate_limited",
+                    "too many messages from this connection",
+                    req=inbound.req,
+                    kind=inbound.type,
+                    extra={"retry_after_ms": int(wait * 1000) + 1},
+                )
+            )
+            return
+        if len(self._tasks) >= MAX_IN_FLIGHT:
+            hub.stats.inbound[(hub.known_type(inbound.type), "busy")] += 1
+            self.send(
+                error_message(
+                    "busy",
+                    f"{MAX_IN_FLIGHT} messages of this connection are still being handled",
+                    req=inbound.req,
+                    kind=inbound.type,
+                )
+            )
+            return
+        task = asyncio.ensure_future(hub.handle(self, inbound))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def personal_event(self, kind: str, data: dict[str, Any]) -> None:
+        """Moderation that concerns this user, at once (not through the tick)."""
+        if kind == "muted":
+            self.send({"type": "muted", "until_ms": data.get("until_ms"), "by": data.get("by")})
+        elif kind == "unmuted":
+            self.send({"type": "unmuted", "by": data.get("by")})
+        elif kind == "banned" and self.claims is not None and self.claims.role is not Role.ADMIN:
+            self.refuse(
+                CloseCode.FORBIDDEN, Forbidden("you are banned from this show", code="banned")
+            )
+
+    def token_still_valid(self) -> None:
+        """Tokens expire during long sessions: every action checks again."""
+        claims = self.claims
+        hub = self.hub
+        if (
+            claims is not None
+            and hub is not None
+            and claims.exp + hub.settings.auth.leeway_s < time.time()
+        ):
+            raise TokenExpired("your token has expired; reconnect with a new one")
+
+
+def _fit_reason(reason: str) -> str:
+    """A close reason fits in 123 bytes of UTF-8."""
+    encoded = reason.encode()
+    if len(encoded) <= 123:
+        return reason
+    return encoded[:120].decode("utf-8", errors="ignore") + "..."
+
+
+def auth_error_close(conn: HubConnection, exc: AuthError | Forbidden) -> None:
+    code = CloseCode.UNAUTHENTICATED if isinstance(exc, AuthError) else CloseCode.FORBIDDEN
+    conn.refuse(code, exc)

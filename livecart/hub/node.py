@@ -1,0 +1,375 @@
+"""The hub of one node: its rooms, its sessions, the limits that span them, and the
+periodic work (presence, reactions, tick planning, pings). Owned by the app's lifespan;
+nothing here is the source of truth (Redis is), so a node may stop at any moment and
+its viewers resume on another."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import Collection, Mapping
+from typing import Any
+
+import orjson
+from redis.asyncio import ConnectionPool, Redis
+from redis.exceptions import RedisError
+from websockets.http11 import Request
+
+from livecart.config import Settings
+from livecart.errors import AuthError, Forbidden, LivecartError, StoreUnavailable
+from livecart.hub import moderation
+from livecart.hub.commands import HANDLERS, handle
+from livecart.hub.connection import HubConnection, auth_error_close
+from livecart.hub.events import events_frame, parse_stream_id
+from livecart.hub.limits import TokenBucket
+from livecart.hub.protocol import PROTOCOL_VERSION, CloseCode, Inbound
+from livecart.hub.room import Room
+from livecart.hub.stats import HubCollector, HubStats
+from livecart.hub.ticks import plan_ticks
+from livecart.hub.wire import PING_FRAME, message_frame, text_frame
+from livecart.runtime import Runtime
+
+log = logging.getLogger("livecart.hub")
+
+ROOM_LINGER_S = 30.0  # an empty room keeps its reader and window for resumes this long
+REACTIONS_FLUSH_S = 0.25
+SNAPSHOT_ATTEMPTS = 3
+
+
+class Hub:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.settings: Settings = runtime.settings
+        self.node_id = secrets.token_hex(6)
+        self.stats = HubStats()
+        self.rooms: dict[str, Room] = {}
+        self.connections: set[HubConnection] = set()
+        self.accepting = False
+        s = self.settings.hub
+        now = time.monotonic()
+        self._joins = TokenBucket(s.max_joins_per_s, s.max_joins_per_s, now)
+        self._user_limits: dict[tuple[str, str], TokenBucket] = {}
+        self._soft = s.send_buffer_soft_bytes
+        self._clock_offset_ms = 0.0
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping: set[asyncio.Future[None]] = set()  # rooms being stopped
+        self._collector = HubCollector(self.stats, lambda: len(self.connections), self._rooms_view)
+        self.stream_client = _stream_client(runtime.redis)
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self._sync_clock()
+        self.runtime.metrics.registry.register(self._collector)
+        self._tasks = [
+            asyncio.create_task(self._housekeeping(), name="hub-housekeeping"),
+            asyncio.create_task(self._pings(), name="hub-pings"),
+            asyncio.create_task(self._publish_reactions(), name="hub-reactions"),
+        ]
+        self.accepting = True
+
+    async def stop(self) -> None:
+        self.accepting = False
+        for conn in list(self.connections):
+            conn.close(CloseCode.RESTARTING, "this node is stopping; resume on another")
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for show, room in list(self.rooms.items()):
+            with contextlib.suppress(LivecartError, RedisError, OSError):
+                await moderation.report_presence(
+                    self.runtime, show, self.node_id, 0, ttl_ms=self._presence_ttl_ms()
+                )
+            await room.stop()
+        self.rooms.clear()
+        with contextlib.suppress(ValueError):
+            self.runtime.metrics.registry.unregister(self._collector)
+        await self.stream_client.aclose()
+
+    # -- sessions ----------------------------------------------------------------------
+
+    def admit(self, conn: HubConnection, request: Request, params: Mapping[str, str]) -> None:
+        """A socket whose handshake succeeded: node limits, then who it is, then join."""
+        s = self.settings.hub
+        if len(self.connections) >= s.max_connections:
+            self.stats.joins["node_full"] += 1
+            conn.close(CloseCode.TRY_AGAIN, "this node is full; try another or retry later")
+            return
+        wait = self._joins.take(time.monotonic())
+        if wait:
+            self.stats.joins["join_rate"] += 1
+            conn.close(
+                CloseCode.JOIN_RATE, orjson.dumps({"retry_after_ms": int(wait * 1000) + 1}).decode()
+            )
+            return
+        token = params.get("token")
+        header = request.headers.get("Authorization")
+        if not token and header is not None:
+            scheme, _, value = header.partition(" ")
+            token = value.strip() if scheme.lower() == "bearer" else None
+        try:
+            conn.authenticate(token)
+        except (AuthError, Forbidden) as exc:
+            self.stats.joins[exc.code] += 1
+            auth_error_close(conn, exc)
+            return
+        self.connections.add(conn)
+        conn.start_session(params.get("last"), params.get("epoch"))
+
+    def room_for(self, show: str) -> Room:
+        room = self.rooms.get(show)
+        if room is not None and room.ready.done() and room.ready.exception() is not None:
+            # A show that did not exist when the room was made may exist now.
+            del self.rooms[show]
+            stopping = asyncio.ensure_future(room.stop())
+            self._stopping.add(stopping)
+            stopping.add_done_callback(self._stopping.discard)
+            room = None
+        if room is None:
+            room = self.rooms[show] = Room(self, show)
+            self.replan()
+        return room
+
+    async def welcome(self, conn: HubConnection, last: str | None, epoch: str | None) -> None:
+        """Send the hello (snapshot, or what was missed since ``last``) and add the socket
+        to its room, with no await between the replay and joining, so the next tick
+        carries exactly what follows it."""
+        room = self.room_for(conn.show)
+        await room.ready
+        redis = self.runtime.redis
+        claims = conn.claims
+        muted_until: int | None = None
+        if conn.user is not None and claims is not None and claims.role != "admin":
+            standing = await moderation.standing(redis, conn.show, conn.user)
+            if standing.banned:
+                raise Forbidden("you are banned from this show", code="banned")
+            muted_until = standing.muted_until_ms
+        staff: dict[str, Any] | None = None
+        if conn.is_staff:
+            staff = {"blocked_keywords": await moderation.blocked_keywords(redis, conn.show)}
+        hello: dict[str, Any] = {
+            "type": "hello",
+            "protocol": PROTOCOL_VERSION,
+            "show": conn.show,
+            "node": self.node_id,
+            "you": {
+                "user": conn.user,
+                "role": None if claims is None else str(claims.role),
+                "muted_until_ms": muted_until,
+            },
+            "tick_ms": room.tick_ms,
+            "limits": self._limits(),
+        }
+        if staff is not None:
+            hello["staff"] = staff
+        after = parse_stream_id(last) if last else None
+        reason = "new" if not last else "bad_id" if after is None else "other_epoch"
+        if after is not None and epoch == room.epoch:
+            missed = room.replay_after(after, staff=conn.is_staff)
+            if missed is not None:
+                if conn.closing:
+                    return
+                hello |= {
+                    "mode": "resume",
+                    "epoch": room.epoch,
+                    "last_event_id": last,
+                    "server_time_ms": self.redis_now_ms(),
+                    "state": room.current_state(),
+                }
+                conn.write(message_frame(hello))
+                if missed:
+                    conn.write(events_frame(room.epoch, room.flushed_id, missed, replay=True))
+                self._enter(conn, room)
+                return
+            reason = "too_old"
+        for _ in range(SNAPSHOT_ATTEMPTS):
+            snap = await room.snapshot()
+            missed = room.replay_after(snap.last_key, staff=conn.is_staff)
+            if missed is not None:
+                break
+        else:
+            raise StoreUnavailable("the show's events move faster than a snapshot can be read")
+        if conn.closing:
+            return
+        age_ms = int((time.monotonic() - snap.fetched_at) * 1000)
+        hello |= {
+            "mode": "snapshot",
+            "snapshot_reason": reason,
+            "epoch": room.epoch,
+            "last_event_id": snap.last_id,
+            "server_time_ms": snap.server_time_ms + age_ms,
+        }
+        head = orjson.dumps(hello)
+        conn.write(text_frame(head[:-1] + b',"snapshot":' + snap.payload + b"}"))
+        if missed:
+            conn.write(events_frame(room.epoch, room.flushed_id, missed, replay=True))
+        self._enter(conn, room)
+
+    def _enter(self, conn: HubConnection, room: Room) -> None:
+        if conn.closing:
+            return
+        conn.room = room
+        room.add(conn)
+
+    def _limits(self) -> dict[str, Any]:
+        s = self.settings.hub
+        return {
+            "max_message_bytes": s.max_message_bytes,
+            "messages_per_s": s.messages_per_s,
+            "chat_per_s": s.chat_per_s,
+            "buys_per_s": s.buys_per_s,
+            "reacts_per_s": s.reacts_per_s,
+            "chat_max_chars": s.chat_max_chars,
+        }
+
+    # -- fan-out -----------------------------------------------------------------------
+
+    def deliver(self, conns: Collection[HubConnection], frame: bytes, coalescable: bool) -> None:
+        """The same bytes to every socket of an audience. The common case is one buffer
+        check and one write per socket; sockets that are behind take the slow path."""
+        soft = self._soft
+        behind: list[HubConnection] = []
+        written = 0
+        for conn in conns:
+            transport = conn.transport
+            if transport.get_write_buffer_size() <= soft:
+                transport.write(frame)
+                written += 1
+            else:
+                behind.append(conn)
+        for conn in behind:
+            if conn.deliver_behind(frame, coalescable):
+                written += 1
+        self.stats.frames_out += written
+        self.stats.bytes_out += written * len(frame)
+
+    # -- client messages ---------------------------------------------------------------
+
+    async def handle(self, conn: HubConnection, inbound: Inbound) -> None:
+        await handle(self, conn, inbound)
+
+    def known_type(self, kind: str) -> str:
+        """The metric label for a message type: unknown types share one label."""
+        return kind if kind in HANDLERS else "unknown"
+
+    def user_limit(self, user: str, kind: str, rate: float, burst: float) -> TokenBucket:
+        key = (user, kind)
+        bucket = self._user_limits.get(key)
+        if bucket is None:
+            bucket = self._user_limits[key] = TokenBucket(rate, burst, time.monotonic())
+        return bucket
+
+    def add_reaction(self, show: str, kind: str) -> None:
+        room = self.rooms.get(show)
+        if room is not None:
+            room.reactions[kind] = room.reactions.get(kind, 0) + 1
+
+    # -- time --------------------------------------------------------------------------
+
+    def redis_now_ms(self) -> int:
+        """Redis' clock, as last measured against this node's (for hello's server time)."""
+        return int(time.time() * 1000 + self._clock_offset_ms)
+
+    async def _sync_clock(self) -> None:
+        before = time.time()
+        seconds, micros = await self.runtime.redis.time()
+        after = time.time()
+        redis_ms = seconds * 1000 + micros / 1000
+        self._clock_offset_ms = redis_ms - (before + after) / 2 * 1000
+
+    # -- periodic work -----------------------------------------------------------------
+
+    def _presence_ttl_ms(self) -> int:
+        return self.settings.hub.presence_interval_ms * 3
+
+    def replan(self) -> None:
+        s = self.settings.hub
+        plan = plan_ticks(
+            {show: room.size for show, room in self.rooms.items()},
+            base_ms=s.tick_ms,
+            max_ms=s.max_tick_ms,
+            budget_per_s=s.max_deliveries_per_s,
+        )
+        for show, tick in plan.items():
+            self.rooms[show].tick_ms = tick
+
+    def _rooms_view(self) -> dict[str, tuple[int, int]]:
+        return {show: (room.size, room.tick_ms) for show, room in self.rooms.items()}
+
+    async def _housekeeping(self) -> None:
+        interval = self.settings.hub.presence_interval_ms / 1000
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self._housekeep()
+            except Exception:
+                log.exception("hub housekeeping failed; trying again in %.1f s", interval)
+
+    async def _housekeep(self) -> None:
+        self.replan()
+        now = time.monotonic()
+        for show, room in list(self.rooms.items()):
+            if room.ready.done() and room.ready.exception() is not None:
+                del self.rooms[show]
+                await room.stop()
+                continue
+            try:
+                await moderation.report_presence(
+                    self.runtime, show, self.node_id, room.size, ttl_ms=self._presence_ttl_ms()
+                )
+            except (LivecartError, RedisError, OSError) as exc:
+                log.warning("reporting presence in show %s: %s", show, exc)
+            lingered = room.empty_since is not None and now - room.empty_since > ROOM_LINGER_S
+            if room.size == 0 and lingered:
+                del self.rooms[show]
+                await room.stop()
+        for key, bucket in list(self._user_limits.items()):
+            if bucket.full(now):
+                del self._user_limits[key]
+        with contextlib.suppress(RedisError, OSError):
+            await self._sync_clock()
+
+    async def _pings(self) -> None:
+        """One ping frame (the same bytes) to every socket; a socket silent for two
+        intervals (no pong, no message) is cut off: its viewer is gone."""
+        interval = self.settings.hub.ping_interval_s
+        while True:
+            await asyncio.sleep(interval)
+            now = time.monotonic()
+            for conn in list(self.connections):
+                if conn.closing:
+                    continue
+                if now - conn.last_seen > 2 * interval:
+                    conn.close(CloseCode.GOING_AWAY, "no answer to pings")
+                else:
+                    conn.write(PING_FRAME)
+
+    async def _publish_reactions(self) -> None:
+        """Taps are folded per node and show, then written as one event per interval:
+        every node sees every reaction (from the stream) without a write per tap."""
+        while True:
+            await asyncio.sleep(REACTIONS_FLUSH_S)
+            for show, room in list(self.rooms.items()):
+                if not room.reactions:
+                    continue
+                counts, room.reactions = room.reactions, {}
+                try:
+                    await moderation.publish_reactions(self.runtime, show, counts)
+                except (LivecartError, RedisError, OSError) as exc:
+                    log.warning("publishing reactions in show %s: %s", show, exc)
+
+
+def _stream_client(redis: Redis) -> Redis:
+    """A client of its own for the rooms' blocking reads: each holds a connection for
+    up to READ_BLOCK_MS, which must not starve the pool that buys and scripts use, and
+    must not hit that pool's socket timeout."""
+    pool = redis.connection_pool
+    kwargs = dict(pool.connection_kwargs)
+    kwargs["socket_timeout"] = None
+    kwargs["client_name"] = "livecart-hub"
+    return Redis(connection_pool=ConnectionPool(connection_class=pool.connection_class, **kwargs))

@@ -1,0 +1,287 @@
+"""A room: this node's sessions of one show, fed by one reader of the show's stream.
+
+The reader (XREAD BLOCK from the last id it saw) is the only way events reach local
+sockets (invariant 2): the node that made a change reads it back like every other node,
+so every viewer on every node sees the same events in the same order. Events wait in
+``pending`` for the room's tick, are folded, encoded once per audience (viewers, staff)
+and written as the same bytes to every socket of that audience.
+
+The room also keeps the last ``hub.max_replay`` events it sent (``window``): a resume is
+answered from memory, so a reconnect storm costs no read per client (invariant 3: the
+missed events, in order, or a snapshot when the window no longer holds them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from redis.exceptions import RedisError
+
+from livecart.commerce.shows import show_snapshot
+from livecart.errors import NotFound
+from livecart.hub import moderation
+from livecart.hub.events import (
+    COALESCABLE,
+    HubEvent,
+    StreamId,
+    events_frame,
+    fold,
+    parse_stream_id,
+)
+from livecart.hub.wire import message_frame
+from livecart.store import keys
+
+if TYPE_CHECKING:
+    from livecart.hub.connection import HubConnection
+    from livecart.hub.node import Hub
+
+log = logging.getLogger("livecart.hub")
+
+READ_BLOCK_MS = 5000
+READ_COUNT = 1000
+READ_RETRY_S = 0.5
+# A snapshot read for one join serves the joins of the next moment too (a storm of new
+# viewers costs one read); the window replays what happened since it was read.
+SNAPSHOT_REUSE_S = 1.0
+
+
+@dataclass
+class Snapshot:
+    payload: bytes  # JSON of {"show": ..., "chat": [...], "slow_mode_s": n}
+    last_key: StreamId
+    last_id: str | None
+    server_time_ms: int
+    fetched_at: float  # monotonic
+
+
+class Room:
+    def __init__(self, hub: Hub, show: str) -> None:
+        settings = hub.settings.hub
+        self.hub = hub
+        self.show = show
+        self.viewers: set[HubConnection] = set()
+        self.staff: set[HubConnection] = set()
+        self.window: deque[HubEvent] = deque(maxlen=settings.max_replay)
+        self.covered_after: StreamId = (0, 0)  # the window holds every event after this
+        self.flushed_id = "0-0"
+        self.flushed_key: StreamId = (0, 0)
+        self.pending: list[HubEvent] = []
+        self.epoch = ""
+        self.tick_ms = settings.tick_ms
+        self.latest_stock: dict[str, Any] = {}
+        self.viewer_count = 0
+        self.reactions: dict[str, int] = {}  # taps on this node not yet published
+        self.empty_since: float | None = time.monotonic()
+        self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._wake = asyncio.Event()
+        self._last_flush = 0.0
+        self._snapshot: Snapshot | None = None
+        self._snapshot_flight: asyncio.Future[Snapshot] | None = None
+        self._tasks = [
+            asyncio.create_task(self._read(), name=f"hub-read-{show}"),
+            asyncio.create_task(self._tick(), name=f"hub-tick-{show}"),
+        ]
+
+    # -- membership -------------------------------------------------------------------
+
+    @property
+    def size(self) -> int:
+        return len(self.viewers) + len(self.staff)
+
+    def add(self, conn: HubConnection) -> None:
+        (self.staff if conn.is_staff else self.viewers).add(conn)
+        self.empty_since = None
+
+    def discard(self, conn: HubConnection) -> None:
+        self.viewers.discard(conn)
+        self.staff.discard(conn)
+        if not self.viewers and not self.staff and self.empty_since is None:
+            self.empty_since = time.monotonic()
+
+    def connections_of(self, user: str) -> list[HubConnection]:
+        return [c for c in (*self.viewers, *self.staff) if c.user == user]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._snapshot_flight is not None and not self._snapshot_flight.done():
+            self._snapshot_flight.cancel()
+        if not self.ready.done():
+            self.ready.cancel()
+
+    # -- reading the stream ----------------------------------------------------------
+
+    async def _load(self) -> str:
+        """The epoch and the newest events (one read), before the first XREAD."""
+        redis: Any = self.hub.stream_client  # decode_responses=True: str replies
+        epoch: str | None = await redis.hget(keys.show(self.show), "epoch")
+        if epoch is None:
+            raise NotFound(f"show {self.show!r} does not exist", field="show")
+        self.epoch = epoch
+        size = self.window.maxlen or 0
+        newest: list[Any] = await redis.xrevrange(keys.show_events(self.show), count=size + 1)
+        if len(newest) > size:
+            self.covered_after = parse_stream_id(newest.pop()[0]) or (0, 0)
+        for entry_id, fields in reversed(newest):
+            self._remember(HubEvent.from_entry(entry_id, fields))
+        if newest:
+            self.flushed_id = newest[0][0]
+            self.flushed_key = parse_stream_id(self.flushed_id) or (0, 0)
+        return self.flushed_id
+
+    async def _read(self) -> None:
+        try:
+            last = await self._load()
+        except (NotFound, RedisError, OSError) as exc:
+            self.ready.set_exception(exc)  # joins waiting on it are refused
+            return
+        except asyncio.CancelledError:
+            self.ready.cancel()
+            raise
+        self.ready.set_result(None)
+        stream = keys.show_events(self.show)
+        redis: Any = self.hub.stream_client  # decode_responses=True: str replies
+        while True:
+            try:
+                reply: list[Any] = await redis.xread(
+                    {stream: last}, block=READ_BLOCK_MS, count=READ_COUNT
+                )
+            except (RedisError, OSError) as exc:
+                log.warning("reading show %s's events: %s; retrying", self.show, exc)
+                await asyncio.sleep(READ_RETRY_S)
+                continue
+            for _name, entries in reply:
+                for entry_id, fields in entries:
+                    event = HubEvent.from_entry(entry_id, fields)
+                    last = entry_id
+                    if event.type == "show_created":
+                        # The show was made again (its stream lost or deleted): new epoch.
+                        with contextlib.suppress(RedisError, OSError):
+                            epoch = await redis.hget(keys.show(self.show), "epoch")
+                            self.epoch = epoch or self.epoch
+                    self._arrived(event)
+
+    def _arrived(self, event: HubEvent) -> None:
+        self.pending.append(event)
+        self._wake.set()
+        kind = event.type
+        if kind in ("muted", "unmuted", "banned"):
+            # Personal, at once: the muted user's sockets on this node are told now.
+            user = event.data.get("user")
+            if isinstance(user, str):
+                for conn in self.connections_of(user):
+                    conn.personal_event(kind, event.data)
+
+    # -- ticks ------------------------------------------------------------------------
+
+    async def _tick(self) -> None:
+        try:
+            await self.ready
+        except (NotFound, RedisError, OSError):
+            return  # the joins waiting on the room were refused; it is dropped soon
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            delay = self._last_flush + self.tick_ms / 1000 - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            self._last_flush = loop.time()
+            try:
+                self.flush()
+            except Exception:
+                log.exception("flushing show %s's events", self.show)
+
+    def _remember(self, event: HubEvent) -> None:
+        window = self.window
+        if window.maxlen is not None and len(window) == window.maxlen:
+            self.covered_after = window[0].key
+        window.append(event)
+        if event.type == "stock":
+            sku = event.data.get("sku")
+            if isinstance(sku, str):
+                self.latest_stock[sku] = event.data.get("stock")
+        elif event.type == "viewers":
+            count = event.data.get("count")
+            if isinstance(count, int):
+                self.viewer_count = count
+
+    def flush(self) -> None:
+        """Fold what arrived since the last tick and send it: one frame per audience."""
+        events, self.pending = self.pending, []
+        if not events:
+            return
+        for event in events:
+            self._remember(event)
+        newest = events[-1]
+        self.flushed_id, self.flushed_key = newest.id, newest.key
+        stats = self.hub.stats
+        stats.observe_batch(len(events))
+        folded = fold(events)
+        for_viewers = [e for e in folded if not e.staff_only]
+        if self.viewers and for_viewers:
+            frame = events_frame(self.epoch, newest.id, for_viewers)
+            self.hub.deliver(self.viewers, frame, all(e.type in COALESCABLE for e in for_viewers))
+        if self.staff:
+            frame = events_frame(self.epoch, newest.id, folded)
+            self.hub.deliver(self.staff, frame, all(e.type in COALESCABLE for e in folded))
+
+    # -- joining: snapshot or replay ----------------------------------------------------
+
+    def replay_after(self, after: StreamId, *, staff: bool) -> list[HubEvent] | None:
+        """The events after ``after`` that were already sent, in order, or None when the
+        window no longer holds all of them (the caller sends a snapshot instead)."""
+        if after >= self.flushed_key:
+            return []
+        if after < self.covered_after:
+            return None
+        missed = [e for e in self.window if e.key > after]
+        return missed if staff else [e for e in missed if not e.staff_only]
+
+    def current_state(self) -> dict[str, Any]:
+        """What a skipped frame may have carried: stock per product, viewer count."""
+        return {"stock": dict(self.latest_stock), "viewers": self.viewer_count}
+
+    def state_frame(self) -> bytes:
+        return message_frame({"type": "state", **self.current_state()})
+
+    async def snapshot(self) -> Snapshot:
+        cached = self._snapshot
+        if (
+            cached is not None
+            and time.monotonic() - cached.fetched_at < SNAPSHOT_REUSE_S
+            and cached.last_key >= self.covered_after
+        ):
+            return cached
+        if self._snapshot_flight is None or self._snapshot_flight.done():
+            self._snapshot_flight = asyncio.ensure_future(self._fetch_snapshot())
+        return await asyncio.shield(self._snapshot_flight)
+
+    async def _fetch_snapshot(self) -> Snapshot:
+        redis = self.hub.runtime.redis
+        show = await show_snapshot(redis, self.show)
+        last_id = show["last_event_id"]
+        last_key = parse_stream_id(last_id) if last_id else (0, 0)
+        last_key = last_key or (0, 0)
+        # Read after the show's state: a message newer than the snapshot's last event
+        # comes in the replay that follows, so it is left out here (never shown twice).
+        chat = [
+            m
+            for m in await moderation.recent_chat(redis, self.show)
+            if (parse_stream_id(m["id"]) or (0, 0)) <= last_key
+        ]
+        chat_state = await moderation.chat_state(redis, self.show)
+        payload = orjson.dumps({"show": show, "chat": chat, **chat_state})
+        snap = Snapshot(payload, last_key, last_id, show["server_time_ms"], time.monotonic())
+        self._snapshot = snap
+        return snap
