@@ -71,7 +71,7 @@ async def running(
             await embedded.start()
             stack.push_async_callback(embedded.stop)
             supervisor = asyncio.create_task(embedded.supervise(), name="embedded-redis-supervisor")
-            stack.push_async_callback(_cancel, supervisor)
+            stack.push_async_callback(cancel_and_wait, supervisor)
             url = embedded.url
 
         redis = make_client(url, settings.redis)
@@ -92,7 +92,7 @@ async def running(
             await hook(runtime)
         for worker in background_workers():
             task = asyncio.create_task(_keep_running(worker, runtime), name=worker.__name__)
-            stack.push_async_callback(_cancel, task)
+            stack.push_async_callback(cancel_and_wait, task)
         yield runtime
 
 
@@ -145,7 +145,7 @@ async def _keep_running(worker: Worker, runtime: Runtime) -> None:
             await asyncio.sleep(WORKER_RESTART_DELAY_S)
 
 
-async def _cancel(task: asyncio.Task[None]) -> None:
+async def cancel_and_wait(task: asyncio.Task[None]) -> None:
     """Cancel a worker and wait until it has stopped, cancelling again if it did not.
 
     One cancel() is not always enough on Python 3.11: redis-py writes each command under

@@ -39,13 +39,9 @@ class Command:
     reply: str = "ack"
 
 
-def _body(body: dict[str, Any], renames: dict[str, str] | None = None) -> dict[str, Any]:
-    """The message's own fields (the envelope removed), renamed to the commerce names."""
-    out = {k: val for k, val in body.items() if k not in ENVELOPE}
-    for wire_name, name in (renames or {}).items():
-        if wire_name in out:
-            out[name] = out.pop(wire_name)
-    return out
+def _body(body: dict[str, Any]) -> dict[str, Any]:
+    """The message's own fields: the envelope removed."""
+    return {k: val for k, val in body.items() if k not in ENVELOPE}
 
 
 def _actor(conn: HubConnection) -> str:
@@ -58,7 +54,7 @@ def _actor(conn: HubConnection) -> str:
 
 async def _buy(hub: Hub, conn: HubConnection, body: dict[str, Any]) -> Reply:
     request = checkout.BuyRequest.from_dict(
-        _body(body, {"affiliate": "ref"}), max_quantity=hub.settings.checkout.max_quantity
+        _body(body), max_quantity=hub.settings.checkout.max_quantity
     )
     outcome = await checkout.buy(hub.runtime, conn.show, _actor(conn), request)
     return outcome.to_dict()
@@ -71,15 +67,14 @@ async def _checkout(hub: Hub, conn: HubConnection, body: dict[str, Any]) -> Repl
 
 
 async def _cart_add(hub: Hub, conn: HubConnection, body: dict[str, Any]) -> Reply:
-    add = checkout.CartAdd.from_dict(
-        _body(body, {"affiliate": "ref"}), max_quantity=hub.settings.checkout.max_quantity
-    )
+    add = checkout.CartAdd.from_dict(_body(body), max_quantity=hub.settings.checkout.max_quantity)
     return {"cart": await checkout.cart_add(hub.runtime, conn.show, _actor(conn), add)}
 
 
 async def _cart_remove(hub: Hub, conn: HubConnection, body: dict[str, Any]) -> Reply:
     sku = check_id(body.get("sku"), "sku")
-    quantity = v.whole(body, "quantity", lo=1, hi=hub.settings.checkout.max_quantity, default=1)
+    # 0 or no quantity: the whole line, as over HTTP
+    quantity = v.whole(body, "quantity", lo=0, hi=hub.settings.checkout.max_quantity, default=0)
     return {"cart": await checkout.cart_remove(hub.runtime, conn.show, _actor(conn), sku, quantity)}
 
 
@@ -206,14 +201,19 @@ async def _sales_resume(hub: Hub, conn: HubConnection, body: dict[str, Any]) -> 
     return await _sales(hub, conn, body, False)
 
 
+async def _ping(hub: Hub, conn: HubConnection, body: dict[str, Any]) -> Reply:
+    return {}
+
+
 def _fields(*names: str) -> frozenset[str]:
     return frozenset(names) | ENVELOPE
 
 
 HANDLERS: dict[str, Command] = {
+    "ping": Command(Action.WATCH, _fields(), _ping),
     "buy": Command(
         Action.BUY,
-        _fields("sku", "quantity", "idempotency_key", "price", "affiliate"),
+        _fields("sku", "quantity", "idempotency_key", "price", "ref"),
         _buy,
         limit="buy",
         reply="order",
@@ -222,7 +222,7 @@ HANDLERS: dict[str, Command] = {
         Action.BUY, _fields("idempotency_key"), _checkout, limit="buy", reply="order"
     ),
     "cart_add": Command(
-        Action.BUY, _fields("sku", "quantity", "price", "affiliate"), _cart_add, limit="buy"
+        Action.BUY, _fields("sku", "quantity", "price", "ref"), _cart_add, limit="buy"
     ),
     "cart_remove": Command(Action.BUY, _fields("sku", "quantity"), _cart_remove, limit="buy"),
     "cart_view": Command(Action.BUY, _fields(), _cart_view, limit="buy"),
@@ -250,13 +250,14 @@ HANDLERS: dict[str, Command] = {
 }
 
 
+# Taps a user may make at once before the per-second rate applies (hello's limits).
+USER_BURSTS = {"chat": 3.0, "buy": 10.0, "react": 20.0}
+
+
 def _check_rate(hub: Hub, conn: HubConnection, limit: str) -> None:
     s = hub.settings.hub
-    rate, burst = {
-        "chat": (s.chat_per_s, 3.0),
-        "buy": (s.buys_per_s, 10.0),
-        "react": (s.reacts_per_s, 20.0),
-    }[limit]
+    rate = {"chat": s.chat_per_s, "buy": s.buys_per_s, "react": s.reacts_per_s}[limit]
+    burst = USER_BURSTS[limit]
     wait = hub.user_limit(_actor(conn), limit, rate, burst).take(time.monotonic())
     if wait:
         raise RateLimited(

@@ -1,8 +1,7 @@
 """One WebSocket session, as a bare ``asyncio.Protocol`` around websockets' sans-I/O
 ``ServerProtocol``: no task per connection, the handshake and the client's frames are
 handled in ``data_received``, and the room writes pre-framed bytes straight to the
-transport. Measured against websockets' own server and Starlette's WebSocket path in
-bench/fanout_bench.py (DESIGN.md, "The hub").
+transport. Measured against websockets' own server in bench/fanout_bench.py.
 
 uvicorn hands every upgrade request on its HTTP port to this class (``ws=`` takes a
 protocol class), so the hub shares the API's port; the app's lifespan state carries the
@@ -31,6 +30,7 @@ from livecart.errors import (
     InvalidInput,
     LivecartError,
     NotFound,
+    StoreUnavailable,
     TokenExpired,
 )
 from livecart.hub.limits import TokenBucket
@@ -179,9 +179,10 @@ class HubConnection(asyncio.Protocol):
     def close_slow(self) -> None:
         assert self.hub is not None
         self.hub.stats.closed_slow += 1
+        # The close frame waits behind the unsent bytes: a client that is slow but reading
+        # gets 4001; one that reads nothing is cut off after CLOSE_TIMEOUT_S (1006). Either
+        # way nothing more is written to it, so its buffer stops growing now.
         self.close(CloseCode.SLOW_CONSUMER, "too far behind; resume from your last event id")
-        # The close frame waits behind the unsent bytes; do not wait long for them.
-        self._timers.append(self.loop.call_later(0.5, self.transport.abort))
 
     def close(self, code: int, reason: str = "") -> None:
         """Start the closing handshake; the socket leaves its room now, so it gets no
@@ -238,6 +239,7 @@ class HubConnection(asyncio.Protocol):
             return
         response = self.proto.accept(request)
         self.proto.send_response(response)
+        self._send_pending()  # the 101 goes out before anything admit() writes
         if response.status_code != 101:
             return
         for timer in self._timers:
@@ -276,7 +278,7 @@ class HubConnection(asyncio.Protocol):
         except Forbidden as exc:
             hub.stats.joins[exc.code] += 1
             self.refuse(CloseCode.FORBIDDEN, exc)
-        except (RedisError, OSError) as exc:
+        except (RedisError, OSError, StoreUnavailable) as exc:
             hub.stats.joins["store_unavailable"] += 1
             log.warning("joining show %s: %s", self.show, exc)
             self.close(CloseCode.INTERNAL, "the store did not answer; resume in a moment")
@@ -315,18 +317,19 @@ class HubConnection(asyncio.Protocol):
         hub = self.hub
         assert hub is not None
         now = time.monotonic()
+        # Every message counts against the rate, malformed ones too.
+        wait = self._messages.take(now)
+        if wait and self._flood.take(now):
+            hub.stats.inbound[("flood", "closed")] += 1
+            self.close(CloseCode.POLICY, "too many messages; slow down")
+            return
         try:
             inbound = decode_inbound(text)
         except InvalidInput as exc:
             hub.stats.inbound[("invalid", exc.code)] += 1
             self.send_error(exc, req=None, kind=None)
             return
-        wait = self._messages.take(now)
         if wait:
-            if self._flood.take(now):
-                hub.stats.inbound[("flood", "closed")] += 1
-                self.close(CloseCode.POLICY, "too many messages; slow down")
-                return
             hub.stats.inbound[(hub.known_type(inbound.type), "rate_limited")] += 1
             self.send(
                 error_message(

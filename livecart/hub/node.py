@@ -21,7 +21,7 @@ from websockets.http11 import Request
 from livecart.config import Settings
 from livecart.errors import AuthError, Forbidden, LivecartError, StoreUnavailable
 from livecart.hub import moderation
-from livecart.hub.commands import HANDLERS, handle
+from livecart.hub.commands import HANDLERS, USER_BURSTS, handle
 from livecart.hub.connection import HubConnection, auth_error_close
 from livecart.hub.events import events_frame, parse_stream_id
 from livecart.hub.limits import TokenBucket
@@ -30,7 +30,7 @@ from livecart.hub.room import Room
 from livecart.hub.stats import HubCollector, HubStats
 from livecart.hub.ticks import plan_ticks
 from livecart.hub.wire import PING_FRAME, message_frame, text_frame
-from livecart.runtime import Runtime
+from livecart.runtime import Runtime, cancel_and_wait
 
 log = logging.getLogger("livecart.hub")
 
@@ -76,10 +76,7 @@ class Hub:
         for conn in list(self.connections):
             conn.close(CloseCode.RESTARTING, "this node is stopping; resume on another")
         for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
         for show, room in list(self.rooms.items()):
             with contextlib.suppress(LivecartError, RedisError, OSError):
                 await moderation.report_presence(
@@ -144,14 +141,11 @@ class Hub:
         redis = self.runtime.redis
         claims = conn.claims
         muted_until: int | None = None
-        if conn.user is not None and claims is not None and claims.role != "admin":
+        if conn.user is not None:
             standing = await moderation.standing(redis, conn.show, conn.user)
             if standing.banned:
                 raise Forbidden("you are banned from this show", code="banned")
             muted_until = standing.muted_until_ms
-        staff: dict[str, Any] | None = None
-        if conn.is_staff:
-            staff = {"blocked_keywords": await moderation.blocked_keywords(redis, conn.show)}
         hello: dict[str, Any] = {
             "type": "hello",
             "protocol": PROTOCOL_VERSION,
@@ -165,11 +159,12 @@ class Hub:
             "tick_ms": room.tick_ms,
             "limits": self._limits(),
         }
-        if staff is not None:
-            hello["staff"] = staff
         after = parse_stream_id(last) if last else None
         reason = "new" if not last else "bad_id" if after is None else "other_epoch"
         if after is not None and epoch == room.epoch:
+            # Staff state is read before the replay is chosen: a change after this read
+            # is in the replay (ids after `last`) and is applied on top of it.
+            await self._add_staff_state(conn, hello)
             missed = room.replay_after(after, staff=conn.is_staff)
             if missed is not None:
                 if conn.closing:
@@ -189,6 +184,9 @@ class Hub:
             reason = "too_old"
         for _ in range(SNAPSHOT_ATTEMPTS):
             snap = await room.snapshot()
+            # Read after the snapshot: it is at least as new; a change after the snapshot
+            # is in the replay too and sets the same list again.
+            await self._add_staff_state(conn, hello)
             missed = room.replay_after(snap.last_key, staff=conn.is_staff)
             if missed is not None:
                 break
@@ -213,18 +211,32 @@ class Hub:
     def _enter(self, conn: HubConnection, room: Room) -> None:
         if conn.closing:
             return
+        if conn.user is not None and conn.user in room.banned_while_joining:
+            conn.personal_event("banned", {"user": conn.user})
+            return
         conn.room = room
         room.add(conn)
+
+    async def _add_staff_state(self, conn: HubConnection, hello: dict[str, Any]) -> None:
+        if conn.is_staff:
+            words = await moderation.blocked_keywords(self.runtime.redis, conn.show)
+            hello["staff"] = {"blocked_keywords": words}
 
     def _limits(self) -> dict[str, Any]:
         s = self.settings.hub
         return {
             "max_message_bytes": s.max_message_bytes,
             "messages_per_s": s.messages_per_s,
+            "messages_burst": s.messages_per_s * 2,
             "chat_per_s": s.chat_per_s,
+            "chat_burst": USER_BURSTS["chat"],
             "buys_per_s": s.buys_per_s,
+            "buys_burst": USER_BURSTS["buy"],
             "reacts_per_s": s.reacts_per_s,
+            "reacts_burst": USER_BURSTS["react"],
             "chat_max_chars": s.chat_max_chars,
+            "max_quantity": self.settings.checkout.max_quantity,
+            "reaction_kinds": list(moderation.REACTION_KINDS),
         }
 
     # -- fan-out -----------------------------------------------------------------------

@@ -35,7 +35,6 @@ class CloseCode(IntEnum):
     UNAUTHENTICATED = 4401  # token missing, expired or invalid
     FORBIDDEN = 4403  # banned, or the token is for another show / role
     SHOW_NOT_FOUND = 4404
-    HANDSHAKE_TIMEOUT = 4408
     JOIN_RATE = 4429  # too many joins on this node right now; reason: retry_after_ms
 
 

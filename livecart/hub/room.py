@@ -36,6 +36,7 @@ from livecart.hub.events import (
     parse_stream_id,
 )
 from livecart.hub.wire import message_frame
+from livecart.runtime import cancel_and_wait
 from livecart.store import keys
 
 if TYPE_CHECKING:
@@ -78,6 +79,9 @@ class Room:
         self.latest_stock: dict[str, Any] = {}
         self.viewer_count = 0
         self.reactions: dict[str, int] = {}  # taps on this node not yet published
+        # Users banned since this room started reading: a join whose standing was read
+        # before the ban arrived is refused on entering (its sockets were not here yet).
+        self.banned_while_joining: set[str] = set()
         self.empty_since: float | None = time.monotonic()
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._wake = asyncio.Event()
@@ -110,10 +114,7 @@ class Room:
 
     async def stop(self) -> None:
         for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
         if self._snapshot_flight is not None and not self._snapshot_flight.done():
             self._snapshot_flight.cancel()
         if not self.ready.done():
@@ -122,16 +123,31 @@ class Room:
     # -- reading the stream ----------------------------------------------------------
 
     async def _load(self) -> str:
-        """The epoch and the newest events (one read), before the first XREAD."""
+        """The epoch, the newest events and the state they lead to (stock, viewers), in
+        one atomic read before the first XREAD."""
         redis: Any = self.hub.stream_client  # decode_responses=True: str replies
-        epoch: str | None = await redis.hget(keys.show(self.show), "epoch")
+        size = self.window.maxlen or 0
+        stream = keys.show_events(self.show)
+        async with redis.pipeline(transaction=True) as pipe:
+            pipe.hmget(keys.show(self.show), "epoch", "viewers")
+            pipe.hgetall(keys.show_stock(self.show))
+            pipe.xrevrange(stream, count=size + 1)
+            pipe.exists(stream)
+            (epoch, viewers), stock, newest, has_stream = await pipe.execute()
         if epoch is None:
             raise NotFound(f"show {self.show!r} does not exist", field="show")
         self.epoch = epoch
-        size = self.window.maxlen or 0
-        newest: list[Any] = await redis.xrevrange(keys.show_events(self.show), count=size + 1)
+        self.viewer_count = int(viewers or 0)
+        self.latest_stock = {sku: int(n) for sku, n in stock.items()}
         if len(newest) > size:
             self.covered_after = parse_stream_id(newest.pop()[0]) or (0, 0)
+        elif has_stream:
+            # The whole stream was read, but entries before it may have been trimmed
+            # (MAXLEN): a resume from before the trim point gets a snapshot.
+            info = await redis.xinfo_stream(stream)
+            if int(info.get("entries-added", 0)) > int(info.get("length", 0)) and newest:
+                ms, seq = parse_stream_id(newest[-1][0]) or (0, 0)
+                self.covered_after = (ms, seq - 1) if seq else (ms - 1, 2**64 - 1)
         for entry_id, fields in reversed(newest):
             self._remember(HubEvent.from_entry(entry_id, fields))
         if newest:
@@ -175,10 +191,14 @@ class Room:
         self.pending.append(event)
         self._wake.set()
         kind = event.type
-        if kind in ("muted", "unmuted", "banned"):
-            # Personal, at once: the muted user's sockets on this node are told now.
+        if kind in ("muted", "unmuted", "banned", "unbanned"):
+            # Personal, at once: the user's sockets on this node are told now.
             user = event.data.get("user")
             if isinstance(user, str):
+                if kind == "banned":
+                    self.banned_while_joining.add(user)
+                elif kind == "unbanned":
+                    self.banned_while_joining.discard(user)
                 for conn in self.connections_of(user):
                     conn.personal_event(kind, event.data)
 

@@ -1,7 +1,7 @@
 """WebSocket bytes the hub writes itself: server frames are never masked and livecart
 negotiates no extension, so a text frame is a 2-10 byte header and the payload. Framing
 once and writing the same bytes to every socket is what keeps a delivery near the cost
-of the kernel's write (DESIGN.md, "The hub")."""
+of the kernel's write (bench/RESULTS.md, "Fan-out")."""
 
 from __future__ import annotations
 
