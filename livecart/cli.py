@@ -34,7 +34,7 @@ from livecart.commerce.catalog_import import (
 from livecart.config import Settings, load_settings, production_problems, render_toml
 from livecart.demo import banner, seed_demo
 from livecart.errors import LivecartError
-from livecart.hub.connection import HubConnection
+from livecart.listener import uvicorn_protocols
 from livecart.runtime import ReadyHook, running
 from livecart.store.access import open_store
 
@@ -235,8 +235,7 @@ async def _serve_until_signal(
                     app,
                     host=settings.server.host,
                     port=settings.server.port,
-                    http="httptools",
-                    ws=HubConnection,  # every upgrade request goes to the hub
+                    **uvicorn_protocols(),  # httptools + the hub for every upgrade
                     lifespan="on",
                     log_config=None,
                     access_log=settings.server.log_level == "debug",

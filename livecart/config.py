@@ -56,6 +56,12 @@ class ServerSettings:
     log_level: str = _setting(
         "info", "log verbosity", choices=("critical", "error", "warning", "info", "debug")
     )
+    header_timeout_s: float = _setting(
+        10.0,
+        "seconds a new connection gets to send its request headers (HTTP or WebSocket)",
+        min=0.5,
+        max=300,
+    )
     shutdown_timeout_s: float = _setting(
         10.0, "seconds open connections get to finish on shutdown", min=0, max=300
     )
@@ -169,9 +175,6 @@ class HubSettings:
         "new WebSocket sessions a node starts per second; more are told to retry later",
         min=1,
         max=1_000_000,
-    )
-    handshake_timeout_s: float = _setting(
-        10.0, "seconds a client gets to finish the WebSocket handshake", min=0.5, max=300
     )
     ping_interval_s: float = _setting(
         20.0,

@@ -24,7 +24,7 @@ from starlette.applications import Starlette
 from livecart.app import create_app
 from livecart.auth.tokens import issue_token
 from livecart.config import Settings
-from livecart.hub.connection import HubConnection
+from livecart.listener import uvicorn_protocols
 from livecart.runtime import Runtime
 
 STRONG_SECRET = "test-secret-0123456789abcdef0123456789abcdef"
@@ -53,7 +53,7 @@ async def serve_app(settings: Settings) -> AsyncIterator[LiveServer]:
     """``create_app(settings)`` served by uvicorn on a free port, lifespan and all."""
     app = create_app(settings)
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=0, lifespan="on", log_level="warning", ws=HubConnection
+        app, host="127.0.0.1", port=0, lifespan="on", log_level="warning", **uvicorn_protocols()
     )
     server = uvicorn.Server(config)
     server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]

@@ -92,9 +92,6 @@ class HubConnection(asyncio.Protocol):
             self.transport.set_write_buffer_limits(
                 high=s.send_buffer_soft_bytes, low=s.send_buffer_soft_bytes // 4
             )
-            self._timers.append(
-                self.loop.call_later(s.handshake_timeout_s, self._handshake_timeout)
-            )
 
     def data_received(self, data: bytes) -> None:
         self.last_seen = time.monotonic()
@@ -218,10 +215,6 @@ class HubConnection(asyncio.Protocol):
 
     # -- handshake -------------------------------------------------------------------
 
-    def _handshake_timeout(self) -> None:
-        if self.proto.state is State.CONNECTING:
-            self.transport.abort()
-
     def _handshake(self, request: Request) -> None:
         hub = self.hub
         path, _, query = request.path.partition("?")
@@ -242,9 +235,6 @@ class HubConnection(asyncio.Protocol):
         self._send_pending()  # the 101 goes out before anything admit() writes
         if response.status_code != 101:
             return
-        for timer in self._timers:
-            timer.cancel()
-        self._timers.clear()
         params = {k: v[-1] for k, v in parse_qs(query).items()}
         hub.admit(self, request, params)
 
@@ -362,10 +352,15 @@ class HubConnection(asyncio.Protocol):
             self.send({"type": "muted", "until_ms": data.get("until_ms"), "by": data.get("by")})
         elif kind == "unmuted":
             self.send({"type": "unmuted", "by": data.get("by")})
-        elif kind == "banned" and self.claims is not None and self.claims.role is not Role.ADMIN:
+        elif kind == "banned" and not self.is_admin:
             self.refuse(
                 CloseCode.FORBIDDEN, Forbidden("you are banned from this show", code="banned")
             )
+
+    @property
+    def is_admin(self) -> bool:
+        """Admins operate the platform: a show's ban does not keep them out."""
+        return self.claims is not None and self.claims.role is Role.ADMIN
 
     def token_still_valid(self) -> None:
         """Tokens expire during long sessions: every action checks again."""

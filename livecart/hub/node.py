@@ -143,7 +143,7 @@ class Hub:
         muted_until: int | None = None
         if conn.user is not None:
             standing = await moderation.standing(redis, conn.show, conn.user)
-            if standing.banned:
+            if standing.banned and not conn.is_admin:
                 raise Forbidden("you are banned from this show", code="banned")
             muted_until = standing.muted_until_ms
         hello: dict[str, Any] = {
@@ -211,7 +211,7 @@ class Hub:
     def _enter(self, conn: HubConnection, room: Room) -> None:
         if conn.closing:
             return
-        if conn.user is not None and conn.user in room.banned_while_joining:
+        if conn.user in room.banned_while_joining and not conn.is_admin:
             conn.personal_event("banned", {"user": conn.user})
             return
         conn.room = room

@@ -294,7 +294,7 @@ class Room:
         last_key = parse_stream_id(last_id) if last_id else (0, 0)
         last_key = last_key or (0, 0)
         # Read after the show's state: a message newer than the snapshot's last event
-        # comes in the replay that follows, so it is left out here (never shown twice).
+        # comes in the replay that follows, so it is left out here.
         chat = [
             m
             for m in await moderation.recent_chat(redis, self.show)
