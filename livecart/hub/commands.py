@@ -144,7 +144,7 @@ def _user(body: dict[str, Any]) -> str:
 
 
 async def _mute(hub: Hub, conn: HubConnection, body: dict[str, Any]) -> Reply:
-    seconds = v.whole(body, "seconds", lo=1, hi=7 * 86400)
+    seconds = v.whole(body, "seconds", lo=1, hi=moderation.MAX_MUTE_S)
     until = await moderation.mute(hub.runtime, conn.show, _user(body), seconds, by=_actor(conn))
     return {"until_ms": until}
 
@@ -172,7 +172,7 @@ async def _delete_message(hub: Hub, conn: HubConnection, body: dict[str, Any]) -
 
 
 async def _slow_mode(hub: Hub, conn: HubConnection, body: dict[str, Any]) -> Reply:
-    seconds = v.whole(body, "seconds", lo=0, hi=3600)
+    seconds = v.whole(body, "seconds", lo=0, hi=moderation.MAX_SLOW_MODE_S)
     changed = await moderation.set_slow_mode(hub.runtime, conn.show, seconds, by=_actor(conn))
     return {"changed": changed}
 

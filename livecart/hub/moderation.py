@@ -191,31 +191,31 @@ async def mute(runtime: Runtime, show: str, user: str, seconds: int, *, by: str)
     return int(reply[1])
 
 
-async def unmute(runtime: Runtime, show: str, user: str, *, by: str) -> bool:
-    """Lift a mute; False (and no event) when the user is not muted or it has ended."""
+async def _user_switch(
+    runtime: Runtime, script: str, changed: str, show: str, user: str, by: str
+) -> bool:
+    """Run one of the scripts that switch a user's standing (unmute, ban, unban); True
+    when its reply says ``changed``."""
     keys.check_id(show, "show")
     keys.check_id(user, "user")
     keys.check_id(by, "by")
-    reply = await _run(runtime, "unmute", show, user, by, _maxlen(runtime))
-    return bool(reply[0] == "unmuted")
+    reply = await _run(runtime, script, show, user, by, _maxlen(runtime))
+    return bool(reply[0] == changed)
+
+
+async def unmute(runtime: Runtime, show: str, user: str, *, by: str) -> bool:
+    """Lift a mute; False (and no event) when the user is not muted or it has ended."""
+    return await _user_switch(runtime, "unmute", "unmuted", show, user, by)
 
 
 async def ban(runtime: Runtime, show: str, user: str, *, by: str) -> bool:
     """Ban ``user`` from the chat; False (and no event) when already banned."""
-    keys.check_id(show, "show")
-    keys.check_id(user, "user")
-    keys.check_id(by, "by")
-    reply = await _run(runtime, "ban", show, user, by, _maxlen(runtime))
-    return bool(reply[0] == "banned")
+    return await _user_switch(runtime, "ban", "banned", show, user, by)
 
 
 async def unban(runtime: Runtime, show: str, user: str, *, by: str) -> bool:
     """Lift a ban; False (and no event) when the user is not banned."""
-    keys.check_id(show, "show")
-    keys.check_id(user, "user")
-    keys.check_id(by, "by")
-    reply = await _run(runtime, "unban", show, user, by, _maxlen(runtime))
-    return bool(reply[0] == "unbanned")
+    return await _user_switch(runtime, "unban", "unbanned", show, user, by)
 
 
 # --- chat settings ---------------------------------------------------------------------
