@@ -13,7 +13,9 @@ from livecart.api import (
     checkout,
     creators,
     health,
+    media,
     orders,
+    pages,
     show_control,
     shows,
     tokens,
@@ -22,6 +24,7 @@ from livecart.api import (
 from livecart.api.edge import EXCEPTION_HANDLERS
 from livecart.config import Settings
 from livecart.hub.node import Hub
+from livecart.media.node import MediaNode
 from livecart.runtime import ReadyHook, Runtime, running
 
 
@@ -41,16 +44,19 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         # The hub travels in the lifespan state: uvicorn hands that state to the
-        # WebSocket protocol class (livecart.hub.connection), which is not ASGI.
+        # WebSocket protocol class (livecart.hub.connection), which is not ASGI. The
+        # media node too: handlers read it as request.state.media.
         if runtime is not None:
             app.state.runtime = runtime
-            async with _hub_running(runtime) as hub:
-                yield {"hub": hub}
+            async with _parts_running(runtime) as parts:
+                app.state.media = parts["media"]
+                yield parts
             return
         async with running(settings, ready_hooks) as started:
             app.state.runtime = started
-            async with _hub_running(started) as hub:
-                yield {"hub": hub}
+            async with _parts_running(started) as parts:
+                app.state.media = parts["media"]
+                yield parts
 
     return Starlette(
         routes=[
@@ -63,6 +69,8 @@ def create_app(
             *orders.routes,
             *webhooks.routes,
             *tokens.routes,
+            *media.routes,
+            *pages.routes,
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
@@ -70,10 +78,16 @@ def create_app(
 
 
 @asynccontextmanager
-async def _hub_running(runtime: Runtime) -> AsyncIterator[Hub]:
+async def _parts_running(runtime: Runtime) -> AsyncIterator[dict[str, Any]]:
+    """The hub and the media node, started in order and stopped in reverse."""
     hub = Hub(runtime)
     await hub.start()
     try:
-        yield hub
+        media_node = MediaNode(runtime)
+        await media_node.start()
+        try:
+            yield {"hub": hub, "media": media_node}
+        finally:
+            await media_node.stop()
     finally:
         await hub.stop()

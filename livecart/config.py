@@ -14,6 +14,7 @@ with a comment each, and a test keeps the two equal.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -291,6 +292,72 @@ class AffiliateSettings:
 
 
 @dataclass(frozen=True)
+class MediaSettings:
+    enabled: bool = _setting(
+        True, "accept WHIP ingest and WHEP playback on this node (false: answer 503)"
+    )
+    ice_servers: str = _setting(
+        "",
+        "STUN/TURN URLs, space-separated (stun:host:3478 turn:host:3478?transport=udp); "
+        "empty = host candidates only",
+    )
+    ice_username: str = _setting("", "username for the turn: URLs in ice_servers")
+    ice_credential: str = _setting("", "credential for the turn: URLs in ice_servers")
+    bind_addresses: str = _setting(
+        "",
+        "IP addresses to gather ICE candidates on, space-separated; "
+        "empty = every address but loopback",
+    )
+    udp_port_min: int = _setting(
+        0, "lowest UDP port for media (0 with udp_port_max 0: any free port)", min=0, max=65535
+    )
+    udp_port_max: int = _setting(
+        0, "highest UDP port for media (0 with udp_port_min 0: any free port)", min=0, max=65535
+    )
+    max_ingests: int = _setting(
+        16, "live ingests (WHIP publishers) one node accepts", min=0, max=10_000
+    )
+    max_whep_viewers: int = _setting(
+        100,
+        "WHEP viewers one node forwards video to; past it, viewers are refused with 503",
+        min=0,
+        max=100_000,
+    )
+    max_sdp_bytes: int = _setting(65536, "largest SDP offer accepted", min=1024, max=1_048_576)
+    connect_timeout_s: float = _setting(
+        15.0,
+        "seconds a publisher or viewer gets to connect (ICE + DTLS) after its POST",
+        min=1,
+        max=300,
+    )
+    media_timeout_s: float = _setting(
+        10.0,
+        "seconds without a video frame after which an ingest is ended",
+        min=1,
+        max=600,
+    )
+    stream_lease_s: float = _setting(
+        6.0,
+        "seconds an ingest's claim on its show lasts unless renewed (every third of it): "
+        "a dead node's stream ends after this",
+        min=1,
+        max=600,
+    )
+    keyframe_request_interval_ms: int = _setting(
+        1000,
+        "least time between two keyframe requests (PLI) forwarded to a publisher",
+        min=50,
+        max=60_000,
+    )
+    viewer_queue_frames: int = _setting(
+        90,
+        "video frames queued for one viewer; past it the viewer skips to the next keyframe",
+        min=4,
+        max=10_000,
+    )
+
+
+@dataclass(frozen=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     redis: RedisSettings = field(default_factory=RedisSettings)
@@ -299,6 +366,7 @@ class Settings:
     checkout: CheckoutSettings = field(default_factory=CheckoutSettings)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     affiliate: AffiliateSettings = field(default_factory=AffiliateSettings)
+    media: MediaSettings = field(default_factory=MediaSettings)
 
     def with_overrides(self, overrides: Mapping[str, Mapping[str, Any]]) -> Settings:
         """A copy with some keys replaced, validated like any other source."""
@@ -330,6 +398,7 @@ SECTIONS: dict[str, type[Any]] = {
     "checkout": CheckoutSettings,
     "webhooks": WebhookSettings,
     "affiliate": AffiliateSettings,
+    "media": MediaSettings,
 }
 
 
@@ -503,6 +572,35 @@ def _check_combined(settings: Settings) -> None:
         )
     if settings.webhooks.backoff_base_s > settings.webhooks.backoff_max_s:
         raise ConfigError("webhooks.backoff_base_s must not exceed webhooks.backoff_max_s")
+    _check_media(settings.media)
+
+
+def _check_media(media: MediaSettings) -> None:
+    lo, hi = media.udp_port_min, media.udp_port_max
+    if (lo == 0) != (hi == 0) or lo > hi:
+        raise ConfigError(
+            f"media.udp_port_min = {lo} and media.udp_port_max = {hi} are not allowed: "
+            "give both (min <= max) for a port range, or both 0 for any free port"
+        )
+    for url in media.ice_servers.split():
+        if not url.startswith(("stun:", "turn:", "turns:")):
+            raise ConfigError(
+                f"media.ice_servers has {url!r}: expected stun:, turn: or turns: URLs"
+            )
+        if url.startswith(("turn:", "turns:")) and not (
+            media.ice_username and media.ice_credential
+        ):
+            raise ConfigError(
+                f"media.ice_servers has the TURN URL {url!r}: set media.ice_username "
+                "and media.ice_credential too"
+            )
+    for address in media.bind_addresses.split():
+        try:
+            ipaddress.ip_address(address)
+        except ValueError:
+            raise ConfigError(
+                f"media.bind_addresses has {address!r}, which is not an IP address"
+            ) from None
 
 
 def production_problems(settings: Settings) -> list[str]:
@@ -538,7 +636,9 @@ def production_problems(settings: Settings) -> list[str]:
     return problems
 
 
-SECRET_KEYS = frozenset({("auth", "secret"), ("auth", "admin_api_key")})
+SECRET_KEYS = frozenset(
+    {("auth", "secret"), ("auth", "admin_api_key"), ("media", "ice_credential")}
+)
 REDACTED = "(set, not shown)"
 
 
@@ -562,7 +662,8 @@ def render_toml(settings: Settings | None = None, *, redact: bool = False) -> st
         for f in dataclasses.fields(cls):
             out.append(f"# {f.metadata['doc']}")
             value = getattr(values, f.name)
-            if redact and (section, f.name) in SECRET_KEYS and value not in placeholders:
+            secret = (section, f.name) in SECRET_KEYS and value not in placeholders
+            if redact and secret and value:
                 value = REDACTED
             out.append(f"{f.name} = {_toml_value(value)}")
     return "\n".join(out) + "\n"

@@ -113,6 +113,11 @@ Tokens for the demo show (valid 7 days), as shell variables:
   export VIEWER={tokens.viewer}   # ana
   export API_KEY={admin_key}   # merchant API (X-API-Key)
 
+Go live on video from OBS Studio 30.2+ (Settings > Stream; docs/video.md):
+  Service: WHIP    Server: {show}/whip
+  Bearer Token: the $STREAMER token below    (Output: H.264, keyframe interval 1 s, no B-frames)
+Watch it, each pin shown with its frame:  {base_url}/static/video.html?show={SHOW_ID}
+
 Try it:
   curl -X POST {show}/start -H "Authorization: Bearer $STREAMER"
   curl -X PUT {show}/pin -H "Authorization: Bearer $STREAMER" -d '{{"sku": "nw-beanie"}}'

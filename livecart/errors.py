@@ -103,6 +103,29 @@ class RateLimited(LivecartError):
     http_status = 429
 
 
+class UnsupportedMediaType(LivecartError):
+    """The request body is not of the type the endpoint takes (WHIP/WHEP: application/sdp)."""
+
+    code = "unsupported_media_type"
+    http_status = 415
+
+
+class Unprocessable(LivecartError):
+    """Well-formed, but livecart cannot do what it asks (an offer with no codec livecart
+    can forward)."""
+
+    code = "unprocessable"
+    http_status = 422
+
+
+class Unavailable(LivecartError):
+    """This node cannot take it now (a cap is reached, a part is off); ``retry_after_ms``
+    in ``extra`` when trying again later may work."""
+
+    code = "unavailable"
+    http_status = 503
+
+
 class StoreUnavailable(LivecartError):
     """Redis cannot be reached or did not answer in time."""
 

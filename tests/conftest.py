@@ -14,6 +14,12 @@ from livecart.config import Settings
 from livecart.runtime import Runtime, running
 from livecart.store.embedded import EmbeddedRedis, bundled_server_binary
 from tests.helpers import STRONG_ADMIN_KEY, STRONG_SECRET, LiveServer, serve_app
+from tests.netns import enter_test_network
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Before any thread or child process starts, so all of them inherit the namespace.
+    enter_test_network()
 
 
 @pytest.fixture(scope="session")

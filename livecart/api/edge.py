@@ -149,7 +149,10 @@ def authorized(request: Request, action: Action, show_id: str) -> Claims | None:
 
 async def livecart_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, LivecartError)
-    headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
+    headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else {}
+    retry_after_ms = exc.extra.get("retry_after_ms")
+    if isinstance(retry_after_ms, int) and exc.http_status in (409, 429, 503):
+        headers["Retry-After"] = str(max(1, -(-retry_after_ms // 1000)))
     return JSONResponse(exc.to_dict(), status_code=exc.http_status, headers=headers)
 
 

@@ -30,6 +30,7 @@ class Action(StrEnum):
     SLOW_MODE = "slow_mode"
     PAUSE_SALES = "pause_sales"
     BLOCKED_KEYWORDS = "blocked_keywords"
+    PUBLISH = "publish"  # go live on video (WHIP)
 
 
 _EVERYONE = frozenset(Role)
@@ -52,6 +53,7 @@ ALLOWED: dict[Action, frozenset[Role]] = {
     Action.SLOW_MODE: _MODERATION,
     Action.PAUSE_SALES: _MODERATION,
     Action.BLOCKED_KEYWORDS: _MODERATION,
+    Action.PUBLISH: _STREAMER,
 }
 
 

@@ -18,6 +18,7 @@ from livecart.commerce.catalog import Product, get_brand, get_product
 from livecart.commerce.creators import get_creator
 from livecart.commerce.sale_keys import sale_keys
 from livecart.errors import InvalidInput, NotFound
+from livecart.media.state import stream_view
 from livecart.store import keys
 from livecart.store.scripts import Scripts
 
@@ -165,6 +166,7 @@ async def show_snapshot(redis: Redis, show_id: str) -> dict[str, Any]:
         "last_event_id": newest[0][0] if newest else None,
         "server_time_ms": now_ms,
         "flash_sale": _flash_view(flash, now_ms),
+        "stream": stream_view(show),
         "lineup": products,
     }
 

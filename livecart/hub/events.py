@@ -56,9 +56,6 @@ class HubEvent:
         if not isinstance(data, dict):
             data, data_json = {"value": data}, orjson.dumps({"value": data}).decode()
         body: dict[str, Any] = {"id": entry_id, "type": kind}
-        pos = fields.get("pos")
-        if pos:
-            body["pos"] = int(pos) if pos.isdigit() else pos
         # The stored JSON goes out as it is: only the envelope is encoded here.
         raw = orjson.dumps(body)[:-1] + b',"data":' + data_json.encode() + b"}"
         key = parse_stream_id(entry_id) or (0, 0)

@@ -183,6 +183,12 @@ def active_shows() -> str:
     return f"{NAMESPACE}:active_shows"
 
 
+def streaming_shows() -> str:
+    """Set of shows with a video ingest claimed (added at the claim, removed once ended):
+    where every node's sweep looks for streams whose node died."""
+    return f"{NAMESPACE}:streaming_shows"
+
+
 def outbox_shows() -> str:
     """Set of show ids whose outbox the order consumers read (added when a show starts)."""
     return f"{NAMESPACE}:outbox:shows"

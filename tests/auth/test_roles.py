@@ -20,8 +20,16 @@ STAFF_ACTIONS = {
     Action.SLOW_MODE,
     Action.PAUSE_SALES,
     Action.BLOCKED_KEYWORDS,
+    Action.PUBLISH,
 }
-STREAMER_ONLY = {Action.PIN, Action.UNPIN, Action.FLASH_SALE, Action.SHOW_START, Action.SHOW_END}
+STREAMER_ONLY = {
+    Action.PIN,
+    Action.UNPIN,
+    Action.FLASH_SALE,
+    Action.SHOW_START,
+    Action.SHOW_END,
+    Action.PUBLISH,
+}
 
 
 def claims(role: Role, show: str | None = "s1") -> Claims:

@@ -52,11 +52,6 @@ def test_event_raw_is_the_stored_json_in_an_envelope() -> None:
     assert event.key == (5, 1) and not event.staff_only
 
 
-def test_stream_position_travels_with_the_event() -> None:
-    event = HubEvent.from_entry("5-1", {"type": "pinned", "data": "{}", "pos": "90000"})
-    assert orjson.loads(event.raw)["pos"] == 90000
-
-
 def test_moderation_of_users_is_for_staff_only() -> None:
     assert _event(1, "muted", user="u").staff_only
     assert _event(2, "blocked_keywords", words=[]).staff_only

@@ -1,0 +1,71 @@
+// The words a person reads for every code the server answers with (docs/protocol.md,
+// docs/api*.md) and for the page's own states. A raw code never reaches the screen:
+// `say(code)` falls back to a general sentence for a code this table does not know.
+// Pages of other parts add their entries here.
+
+export const MESSAGES = {
+  // A buy, a checkout or a cart change that did not go through.
+  sold_out: "Sold out",
+  limit_reached: "You've reached the limit for this item",
+  sales_paused: "Sales are paused right now",
+  not_live: "The show isn't live, so nothing can be bought now",
+  not_in_lineup: "This item isn't sold in this show",
+  price_changed: "The price just changed. Check it and tap again",
+  flash_ended: "The flash sale has ended",
+  flash_not_started: "The flash sale hasn't started yet",
+  payment_declined: "Your payment was declined",
+  payment_error: "The payment didn't go through. Nothing was charged; try again",
+  hold_expired: "That took too long. Nothing was charged; try again",
+  in_progress: "Still being confirmed…",
+  cart_empty: "Your cart is empty",
+  cart_full: "Your cart is full. Check out first",
+  currency_mismatch: "A cart takes one currency. Check out first",
+  not_in_cart: "That item isn't in your cart",
+  idempotency_conflict: "That tap was already used for another order. Tap again",
+
+  // Chat and reactions.
+  muted: "You are muted in this chat",
+  banned: "You were removed from this show",
+  blocked_keyword: "Your message has a word this show doesn't allow",
+  slow_mode: "Slow mode is on. Wait a moment before your next message",
+  message_not_found: "That message is no longer there",
+
+  // Who you are.
+  token_missing: "Sign up to do that",
+  token_invalid: "Your sign-in isn't valid any more. Sign up again",
+  token_expired: "Your sign-in has expired. Sign up again",
+  unauthenticated: "Sign in to do that",
+  api_key_invalid: "That API key isn't right",
+  forbidden: "You're not allowed to do that here",
+
+  // Running a show (staff pages).
+  show_ended: "The show has ended",
+  flash_running: "A flash sale is already on. End it first",
+  not_enough_stock: "There isn't enough stock for that",
+  in_lineup: "That product is already in the lineup",
+  conflict: "That clashes with a change made meanwhile. Reload and try again",
+
+  // Requests and the connection.
+  invalid: "Something in that wasn't accepted",
+  bad_json: "The page sent something the server couldn't read. Reload the page",
+  unknown_type: "The page asked for something the server doesn't know. Reload the page",
+  not_found: "Not found",
+  rate_limited: "That was too fast. Try again in a moment",
+  busy: "Still working on your earlier taps. Wait a moment",
+  store_unavailable: "The shop didn't answer. Try again",
+  unavailable: "That isn't available on this server right now",
+  network: "Can't reach the server. Check your connection",
+  connection_lost: "The connection dropped before an answer came. Try again",
+  protocol_mismatch: "This page is out of date. Reload it",
+  removed: "You were removed from this show",
+  show_missing: "This show doesn't exist",
+  wrong_show: "Your sign-in is for another show",
+  server_error: "Something went wrong on the server. Try again",
+};
+
+const FALLBACK = "Something went wrong. Try again";
+
+/** The words for `code`; `fallback` (or a general sentence) for a code not in the table. */
+export function say(code, fallback) {
+  return (code && MESSAGES[code]) || fallback || FALLBACK;
+}
