@@ -30,13 +30,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from livecart.auth.tokens import issue_token  # noqa: E402
-from livecart.commerce.checkout import BuyRequest, buy  # noqa: E402
-from livecart.commerce.show_control import adjust_stock  # noqa: E402
-from livecart.config import Settings  # noqa: E402
-from livecart.runtime import Runtime, running  # noqa: E402
-from tests.commerce.conftest import SHOW, seed_show  # noqa: E402
-from tests.helpers import LivecartProcess, RawConnection  # noqa: E402
+from livecart.auth.tokens import issue_token
+from livecart.commerce.checkout import BuyRequest, buy
+from livecart.commerce.show_control import adjust_stock
+from livecart.config import Settings
+from livecart.runtime import Runtime, running
+from tests.commerce.conftest import SHOW, seed_show
+from tests.helpers import LivecartProcess, RawConnection
 
 SECRET = "bench-secret-0123456789abcdef0123456789abcdef"
 ADMIN_KEY = "bench-admin-key-0123456789"
@@ -81,8 +81,11 @@ async def prepared(runtime: Runtime) -> None:
 def settings_for(data_dir: Path, appendfsync: str) -> Settings:
     return Settings().with_overrides(
         {
-            "redis": {"data_dir": str(data_dir), "appendfsync": appendfsync,
-                      "max_connections": 256},
+            "redis": {
+                "data_dir": str(data_dir),
+                "appendfsync": appendfsync,
+                "max_connections": 256,
+            },
             "auth": {"secret": SECRET, "admin_api_key": ADMIN_KEY},
             "server": {"log_level": "warning"},
         }
@@ -104,7 +107,9 @@ async def in_process(settings: Settings, counts: int, levels: list[int], label: 
 
             async def one(i: int, run: str = run) -> None:
                 outcome = await buy(
-                    runtime, SHOW, f"b{run}-{i}",
+                    runtime,
+                    SHOW,
+                    f"b{run}-{i}",
                     BuyRequest(sku="p-plain", quantity=1, idempotency_key=f"k{i}"),
                 )
                 assert outcome.result == "confirmed", outcome
@@ -131,12 +136,17 @@ async def over_http(settings: Settings, counts: int, levels: list[int], workdir:
             await prepared(runtime)
         for c in levels:
             connections = [await RawConnection.open(url) for _ in range(c)]
-            tokens = [issue_token(SECRET, sub=f"h{c}-{i}", role="viewer", ttl_s=3600)
-                      for i in range(counts)]
+            tokens = [
+                issue_token(SECRET, sub=f"h{c}-{i}", role="viewer", ttl_s=3600)
+                for i in range(counts)
+            ]
 
-            async def one(i: int, c: int = c, conns: list = connections, toks: list = tokens) -> None:
+            async def one(
+                i: int, c: int = c, conns: list = connections, toks: list = tokens
+            ) -> None:
                 status, reply = await conns[i % c].request(
-                    "POST", f"/api/shows/{SHOW}/buy",
+                    "POST",
+                    f"/api/shows/{SHOW}/buy",
                     json={"sku": "p-plain", "idempotency_key": f"k{i}"},
                     headers={"Authorization": f"Bearer {toks[i]}"},
                 )
@@ -171,8 +181,10 @@ async def main() -> None:
     print(f"| {'peer':<16} | conc. | ops/s   | p50 ms | p99 ms | x floor |")
     print("|------------------|------:|--------:|-------:|-------:|--------:|")
     for name, c, r in sorted(rows, key=lambda row: (row[1], row[0])):
-        print(f"| {name:<16} | {c:>5} | {r['rate']:>7.0f} | {r['p50_ms']:>6.2f} | "
-              f"{r['p99_ms']:>6.2f} | {r['rate'] / floors[c]:>7.2f} |")
+        print(
+            f"| {name:<16} | {c:>5} | {r['rate']:>7.0f} | {r['p50_ms']:>6.2f} | "
+            f"{r['p99_ms']:>6.2f} | {r['rate'] / floors[c]:>7.2f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -307,3 +307,8 @@ def _configure_logging(level: str) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # aioice logs every ICE check at INFO: several lines per viewer that joins. Kept for
+    # debug; livecart.media says what matters (an ingest started or ended, and why).
+    if level != "debug":
+        for name in ("aioice", "aiortc"):
+            logging.getLogger(name).setLevel(logging.WARNING)

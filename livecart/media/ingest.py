@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import av
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.sdp import SessionDescription
 from redis.exceptions import RedisError
 
 from livecart.media import codecs, passthrough, state
@@ -46,6 +47,7 @@ class Ingest:
         self.closed = False
         self.created = time.monotonic()
         self._video_receiver: RTCRtpReceiver | None = None
+        self._video_ssrcs: list[int] | None = None  # the publisher's video SSRC, from its offer
         self._tasks: list[asyncio.Task[None]] = []
         self._closing: asyncio.Task[None] | None = None
 
@@ -138,6 +140,15 @@ class Ingest:
                 return
             # On a Redis error the next keyframe tries again.
             self.live = outcome in ("live", "unchanged")
+            if outcome == "live":
+                shown = f"{size[0]}x{size[1]}" if size else "size unknown"
+                log.info(
+                    "ingest %s of show %s is live: %s %s",
+                    self.session,
+                    self.show,
+                    self.codec,
+                    shown,
+                )
 
     async def _announce(self, size: tuple[int, int] | None) -> str:
         try:
@@ -182,14 +193,18 @@ class Ingest:
                 return
 
     def request_keyframe(self) -> None:
-        """Send the publisher a PLI (the relay rate-limits the calls)."""
+        """Send the publisher a PLI (the relay rate-limits the calls), for the SSRC of its
+        video itself: the first packets a browser sends are often RTX padding (bandwidth
+        probes) on another SSRC, and a PLI for that one is ignored."""
         receiver = self._video_receiver
         if receiver is None or self.closed:
             return
-        sources = receiver.getSynchronizationSources()
-        if sources:
-            send: Callable[[int], Awaitable[None]] = receiver._send_rtcp_pli
-            self._spawn(send(sources[0].source), "ingest-pli")
+        if self._video_ssrcs is None:
+            self._video_ssrcs = _video_ssrcs(self.pc.remoteDescription.sdp)
+        targets = self._video_ssrcs or [s.source for s in receiver.getSynchronizationSources()]
+        send: Callable[[int], Awaitable[None]] = receiver._send_rtcp_pli
+        for ssrc in targets:
+            self._spawn(send(ssrc), "ingest-pli")
 
     # -- the end ---------------------------------------------------------------------
 
@@ -230,3 +245,18 @@ def _vp8_size(frame: bytes) -> tuple[int, int] | None:
     width = int.from_bytes(frame[6:8], "little") & 0x3FFF
     height = int.from_bytes(frame[8:10], "little") & 0x3FFF
     return width, height
+
+
+def _video_ssrcs(offer_sdp: str) -> list[int]:
+    """The SSRC the offer's video is sent on: the first of its FID group (media, then
+    RTX), else its first ``a=ssrc``; empty when the offer names none (then the SSRCs
+    seen on the wire are used)."""
+    for media in SessionDescription.parse(offer_sdp).media:
+        if media.kind != "video":
+            continue
+        for group in media.ssrc_group:
+            if group.semantic == "FID" and group.items:
+                return [int(group.items[0])]
+        if media.ssrc:
+            return [media.ssrc[0].ssrc]
+    return []

@@ -20,6 +20,8 @@ const MAX_BACKOFF_MS = 15_000;
 const FRAME_SILENCE_MS = 2000; // no frame for this long after a new stream: reconnect
 
 const canScriptTransform = typeof RTCRtpScriptTransform !== "undefined";
+const hasFrameCallback =
+  typeof HTMLVideoElement !== "undefined" && "requestVideoFrameCallback" in HTMLVideoElement.prototype;
 const canEncodedStreams =
   typeof RTCRtpReceiver !== "undefined" && "createEncodedStreams" in RTCRtpReceiver.prototype;
 
@@ -45,6 +47,7 @@ export function watchShow(
   let stopped = false;
   let lastFrameAt = 0;
   let markers = false; // positions are arriving from the worker
+  let showing = false; // a frame of the current connection has been presented
   const positions = new Map(); // rtp timestamp -> position
   const counters = { marked: 0, presented: 0, matched: 0 };
 
@@ -64,6 +67,10 @@ export function watchShow(
     if (stopped) return;
     lastFrameAt = performance.now();
     counters.presented += 1;
+    if (!showing && pc?.connectionState === "connected") {
+      showing = true;
+      say("playing"); // a picture on screen, not merely a connection
+    }
     const pos = positions.get(meta.rtpTimestamp);
     observe?.presented?.(pos ?? null);
     if (pos !== undefined) {
@@ -102,6 +109,7 @@ export function watchShow(
     playingSession = null;
     positions.clear();
     markers = false;
+    showing = false;
     if (old) old.close();
     if (oldResource) {
       fetch(oldResource, { method: "DELETE" }).catch(() => {});
@@ -141,8 +149,8 @@ export function watchShow(
       if (peer !== pc) return;
       if (peer.connectionState === "connected") {
         attempt = 0;
-        playingSession = session;
-        say("playing");
+        playingSession = session; // "playing" is said with the first frame on screen,
+        if (!hasFrameCallback) say("playing"); // or, where frames cannot be seen, now
       } else if (peer.connectionState === "failed" || peer.connectionState === "closed") {
         say("connecting");
         retryLater();
@@ -189,7 +197,7 @@ export function watchShow(
   // Started now, so the worker has installed its handlers before a transform is set:
   // a module worker that is still loading misses the `rtctransform` event.
   startWorker();
-  if ("requestVideoFrameCallback" in HTMLVideoElement.prototype) {
+  if (hasFrameCallback) {
     video.requestVideoFrameCallback(onFrame);
   } else {
     scheduler?.streamless(); // no way to know the frame on screen

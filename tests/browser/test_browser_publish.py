@@ -72,3 +72,27 @@ async def test_a_viewer_token_cannot_go_live_from_the_browser(
     await page.goto(f"{live.url}/static/video.html?show=s1")
     refused = await page.evaluate(GO_LIVE, [token, "s1"])
     assert refused.startswith("forbidden: a viewer may not publish")
+
+
+async def test_a_viewer_who_joins_late_gets_a_picture_at_once(
+    browser: Browser, live: LiveServer
+) -> None:
+    """A browser's encoder makes keyframes when asked (PLI), not every second: a viewer
+    joining a running stream gets its first picture from the keyframe its join asked for.
+    The PLI must name the video's own SSRC (browsers send RTX padding on another one)."""
+    from tests.helpers import bearer
+
+    token = bearer("c1", "streamer", "s1")["Authorization"].split()[1]
+    page = await browser.new_page()
+    await page.goto(f"{live.url}/static/page-that-does-not-exist")
+    assert await page.evaluate(GO_LIVE, [token, "s1"]) == "ok"
+    await wait_live(live)
+    await page.wait_for_timeout(4000)  # long past the stream's first keyframe
+    stats = live.app.state.media.stats
+    sent_before = stats.keyframe_requests["sent"]
+    viewer = await watch(live.url, "s1")
+    await viewer.wait_for_frames(15, within=3.0)
+    assert viewer.video[0].keyframe
+    assert stats.keyframe_requests["sent"] == sent_before + 1
+    await viewer.close()
+    await page.evaluate("window.publishing.stop()")

@@ -18,7 +18,7 @@ from typing import Any
 
 import av
 import httpx
-from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.contrib.media import MediaPlayer
 from aiortc.mediastreams import MediaStreamError
 
@@ -59,12 +59,22 @@ async def publish(
     clip: Path,
     *,
     strip_candidates: bool = True,
+    video_codec: str = "H264",
 ) -> Publisher:
-    """Offer the clip to ``show``'s WHIP endpoint; the answer is applied when it is 201."""
+    """Offer the clip to ``show``'s WHIP endpoint; the answer is applied when it is 201.
+    The offer names only ``video_codec``, the one the clip is in (as OBS offers only
+    the codec its encoder makes)."""
     player = MediaPlayer(str(clip), decode=False)
     pc = RTCPeerConnection()
     if player.video is not None:
-        pc.addTransceiver(player.video, direction="sendonly")
+        video = pc.addTransceiver(player.video, direction="sendonly")
+        video.setCodecPreferences(
+            [
+                c
+                for c in RTCRtpSender.getCapabilities("video").codecs
+                if c.mimeType.split("/")[1].lower() in (video_codec.lower(), "rtx")
+            ]
+        )
     if player.audio is not None:
         pc.addTransceiver(player.audio, direction="sendonly")
     await pc.setLocalDescription(await pc.createOffer())

@@ -204,3 +204,28 @@ async def test_markers_survive_in_every_frame_for_two_viewers_at_once(
 def _media(server: LiveServer) -> MediaNode:
     node: MediaNode = server.app.state.media
     return node
+
+
+async def test_a_vp8_publisher_is_forwarded_without_markers(
+    live: LiveServer, tmp_path: Path
+) -> None:
+    """VP8 forwards, but has no place for a marker: stream_started says so, and pages
+    show its overlays on arrival."""
+    from tests.media.clips import make_clip
+
+    vp8_clip = make_clip(tmp_path / "clip.webm", 6, codec="libvpx")
+    async with await HubClient.open(ws_url(live)) as hub:
+        publisher = await publish(live.url, SHOW, streamer(), vp8_clip, video_codec="VP8")
+        assert publisher.response.status_code == 201, publisher.response.text
+        started = await hub.event("stream_started", within=10)
+        assert started["data"]["codec"] == "VP8"
+        assert started["data"]["marker"] is False
+        assert (started["data"]["width"], started["data"]["height"]) == (640, 360)
+        viewer = await watch(live.url, SHOW)
+        assert viewer.response.status_code == 201, viewer.response.text
+        assert "VP8/90000" in viewer.response.text and "H264" not in viewer.response.text
+        await viewer.wait_for_frames(30)
+        assert viewer.video[0].data[0] & 0x01 == 0, "a viewer starts on a VP8 key frame"
+        assert all(frame.marker is None for frame in viewer.video)
+        await viewer.close()
+        await publisher.close()
