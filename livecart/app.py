@@ -9,6 +9,7 @@ from typing import Any
 from starlette.applications import Starlette
 
 from livecart.api import (
+    buyers,
     catalog,
     checkout,
     creators,
@@ -69,6 +70,7 @@ def create_app(
             *orders.routes,
             *webhooks.routes,
             *tokens.routes,
+            *buyers.routes,
             *media.routes,
             *pages.routes,
         ],

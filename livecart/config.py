@@ -292,6 +292,25 @@ class AffiliateSettings:
 
 
 @dataclass(frozen=True)
+class BuyersSettings:
+    signups_per_ip: int = _setting(
+        10,
+        "buyer accounts one client IP may create per signup_window_s (POST /api/buyers)",
+        min=1,
+        max=1_000_000,
+    )
+    signup_window_s: int = _setting(
+        3600, "the window signups_per_ip counts over, in seconds", min=1, max=86400
+    )
+    token_ttl_s: int = _setting(
+        30 * 86400,
+        "lifetime of the token a new buyer gets (kept on their device)",
+        min=60,
+        max=366 * 86400,
+    )
+
+
+@dataclass(frozen=True)
 class MediaSettings:
     enabled: bool = _setting(
         True, "accept WHIP ingest and WHEP playback on this node (false: answer 503)"
@@ -318,7 +337,7 @@ class MediaSettings:
         16, "live ingests (WHIP publishers) one node accepts", min=0, max=10_000
     )
     max_whep_viewers: int = _setting(
-        100,
+        60,
         "WHEP viewers one node forwards video to; past it, viewers are refused with 503",
         min=0,
         max=100_000,
@@ -366,6 +385,7 @@ class Settings:
     checkout: CheckoutSettings = field(default_factory=CheckoutSettings)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     affiliate: AffiliateSettings = field(default_factory=AffiliateSettings)
+    buyers: BuyersSettings = field(default_factory=BuyersSettings)
     media: MediaSettings = field(default_factory=MediaSettings)
 
     def with_overrides(self, overrides: Mapping[str, Mapping[str, Any]]) -> Settings:
@@ -398,6 +418,7 @@ SECTIONS: dict[str, type[Any]] = {
     "checkout": CheckoutSettings,
     "webhooks": WebhookSettings,
     "affiliate": AffiliateSettings,
+    "buyers": BuyersSettings,
     "media": MediaSettings,
 }
 

@@ -10,13 +10,15 @@ from dataclasses import dataclass
 
 from livecart.auth.tokens import Role, issue_token
 from livecart.commerce.catalog import Brand, Product, save_brand, save_product
-from livecart.commerce.creators import Creator, save_creator
+from livecart.commerce.creators import Creator, save_creator, set_showcase, share_url
 from livecart.commerce.shows import LineupEntry, NewShow, create_show
 from livecart.runtime import Runtime
+from livecart.store import keys
 
 BRAND = Brand(id="northwind", name="Northwind Outfitters")
 CREATOR = Creator(id="maya", name="Maya Lindqvist")
 SHOW_ID = "demo-show"
+SHOWCASE = ("nw-trail-jacket", "nw-merino-tee", "nw-daypack-22", "nw-headlamp")
 TOKEN_TTL_S = 7 * 86400
 
 _IMG = "https://images.example.com/northwind"
@@ -79,6 +81,9 @@ async def seed_demo(runtime: Runtime) -> None:
         ),
         stream_max_events=runtime.settings.hub.stream_max_events,
     )
+    # Maya's picks for her showcase page, unless a previous run (or Maya) set them.
+    if not await redis.exists(keys.creator_showcase(CREATOR.id)):
+        await set_showcase(redis, CREATOR.id, SHOWCASE)
 
 
 def demo_tokens(secret: str) -> DemoTokens:
@@ -92,14 +97,55 @@ def demo_tokens(secret: str) -> DemoTokens:
     )
 
 
+@dataclass(frozen=True)
+class PageLinks:
+    landing: str
+    viewer: str
+    share: str
+    viewer_as_ana: str
+    studio: str
+    moderator: str
+    showcase: str
+    merchant: str
+
+
+def page_links(base_url: str, tokens: DemoTokens) -> PageLinks:
+    """Links to every page of the demo. A token goes in the URL's fragment, never its
+    query: browsers do not send fragments, so tokens stay out of access logs."""
+    show = f"{base_url}/shows/{SHOW_ID}"
+    return PageLinks(
+        landing=f"{base_url}/",
+        viewer=show,
+        share=share_url(base_url, CREATOR.id, SHOW_ID),
+        viewer_as_ana=f"{show}#token={tokens.viewer}",
+        studio=f"{base_url}/studio/{SHOW_ID}#token={tokens.streamer}",
+        moderator=f"{base_url}/moderate/{SHOW_ID}#token={tokens.moderator}",
+        showcase=f"{base_url}/c/{CREATOR.id}",
+        merchant=f"{base_url}/merchant",
+    )
+
+
 def banner(base_url: str, secret: str, admin_key: str, data_dir: str | None) -> str:
     tokens = demo_tokens(secret)
     show = f"{base_url}/api/shows/{SHOW_ID}"
     ws = base_url.replace("http", "ws", 1) + f"/ws/shows/{SHOW_ID}"
     kept = f"Data is kept in {data_dir}; a restart finds it. " if data_dir else ""
+    pages = page_links(base_url, tokens)
     return (
         f"""
 livecart demo is running at {base_url}
+
+Open in a browser (tokens ride in the #fragment, which never reaches a server log):
+  Shows live now:                    {pages.landing}
+  Watch and buy (a phone-sized window is best; Buy asks for a name and address once):
+                                     {pages.viewer}
+  Maya's share link (credits maya):  {pages.share}
+  Watch as the viewer ana:           {pages.viewer_as_ana}
+  Studio, go live as maya:           {pages.studio}
+  Moderate as sam-mod:               {pages.moderator}
+  Maya's showcase:                   {pages.showcase}
+  Merchant console (paste $API_KEY below; kept for the tab only):
+                                     {pages.merchant}
 
   The demo show (lineup, live stock):  {show}
   Readiness:                           {base_url}/readyz

@@ -1,5 +1,5 @@
-"""Creators over HTTP: the merchant adds creators and sets their showcases (API key);
-anyone may read a creator, a showcase, or ask for a share link to a show."""
+"""Creators over HTTP: the merchant adds and lists creators and sets their showcases
+(API key); anyone may read a creator, a showcase, or ask for a share link to a show."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from starlette.routing import Route
 from livecart.api.edge import (
     json_response,
     object_body,
+    page_args,
     query_param,
     read_json,
     require_admin,
@@ -26,6 +27,13 @@ async def create_creator(request: Request) -> Response:
     creator = Creator.from_dict(object_body(await read_json(request)))
     await creators.create_creator(runtime_of(request).redis, creator)
     return json_response(creator.to_dict(), status=201)
+
+
+async def list_creators(request: Request) -> Response:
+    require_admin(request)
+    after, limit = page_args(request)
+    page = await creators.creator_page(runtime_of(request).redis, after=after or "", limit=limit)
+    return json_response({"items": [c.to_dict() for c in page.items], "next": page.next})
 
 
 async def get_creator(request: Request) -> Response:
@@ -66,6 +74,7 @@ async def share_link(request: Request) -> Response:
 
 routes = [
     Route("/api/creators", create_creator, methods=["POST"]),
+    Route("/api/creators", list_creators, methods=["GET"]),
     Route("/api/creators/{creator_id}", get_creator, methods=["GET"]),
     Route("/api/creators/{creator_id}/showcase", set_showcase, methods=["PUT"]),
     Route("/api/creators/{creator_id}/showcase", get_showcase, methods=["GET"]),

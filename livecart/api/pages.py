@@ -10,8 +10,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from starlette.routing import Mount
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
+
+from livecart.store.keys import ID_PATTERN
 
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
@@ -27,6 +31,39 @@ def static_dir() -> Path:
     )
 
 
-routes = [
+# Pages change with every release and are small: the browser asks again each time
+# (a 304 when nothing changed), so a fixed page is never served stale.
+_HEADERS = {"Cache-Control": "no-cache"}
+
+
+def page(path: str, file: str, *, ids: tuple[str, ...] = ()) -> Route:
+    """A route serving ``static/<file>`` at ``path``. Path parameters named in ``ids``
+    must be valid ids (shows, creators); anything else gets the not-found page, with
+    404, before any page loads. The page itself reads its data from the API and the hub.
+    """
+    directory = static_dir()
+
+    async def serve(request: Request) -> Response:
+        for name in ids:
+            if ID_PATTERN.fullmatch(request.path_params[name]) is None:
+                return not_found_page()
+        return FileResponse(directory / file, headers=_HEADERS)
+
+    return Route(path, serve, methods=["GET", "HEAD"])
+
+
+def not_found_page() -> Response:
+    return FileResponse(static_dir() / "404.html", status_code=404, headers=_HEADERS)
+
+
+# One line per page; the pages of other parts (studio, moderator, showcase, merchant)
+# are added here the same way.
+routes: list[BaseRoute] = [
+    page("/", "index.html"),
+    page("/shows/{show}", "viewer.html", ids=("show",)),
+    page("/merchant", "merchant.html"),
+    page("/c/{creator}", "showcase.html", ids=("creator",)),
+    page("/studio/{show}", "studio.html", ids=("show",)),
+    page("/moderate/{show}", "moderate.html", ids=("show",)),
     Mount("/static", app=StaticFiles(directory=static_dir()), name="static"),
 ]

@@ -1,5 +1,5 @@
-"""Webhooks: a brand's endpoint (URL and signing secret), one delivery's state, and the
-dead letters with their redelivery. All take the admin API key."""
+"""Webhooks: a brand's endpoint (URL and signing secret), its deliveries, one delivery's
+state, and the dead letters with their redelivery. All take the admin API key."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from livecart.commerce.webhooks import (
     endpoint_url,
     get_delivery,
     get_endpoint,
+    list_brand_deliveries,
     list_dead,
     put_endpoint,
     redeliver,
@@ -71,6 +72,13 @@ async def delete_webhook(request: Request) -> Response:
     return Response(status_code=204)
 
 
+async def brand_deliveries(request: Request) -> Response:
+    require_admin(request)
+    brand_id = await _known_brand(request)
+    page = page_request(request)
+    return json_response(await list_brand_deliveries(runtime_of(request).redis, brand_id, page))
+
+
 async def dead_letters(request: Request) -> Response:
     require_admin(request)
     page = page_request(request)
@@ -95,6 +103,7 @@ routes = [
     Route("/api/brands/{brand_id}/webhook", put_webhook, methods=["PUT"]),
     Route("/api/brands/{brand_id}/webhook", get_webhook, methods=["GET"]),
     Route("/api/brands/{brand_id}/webhook", delete_webhook, methods=["DELETE"]),
+    Route("/api/brands/{brand_id}/webhook/deliveries", brand_deliveries, methods=["GET"]),
     Route("/api/webhooks/dead", dead_letters, methods=["GET"]),
     Route("/api/webhooks/dead/{delivery_id}/redeliver", redeliver_dead, methods=["POST"]),
     Route("/api/webhooks/{delivery_id}", delivery_state, methods=["GET"]),

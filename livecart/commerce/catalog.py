@@ -214,13 +214,13 @@ async def brand_page(
     redis: Redis, *, after: str = "", limit: int = PAGE_LIMIT_DEFAULT
 ) -> Page[Brand]:
     """A page of brands in id order, starting after the id ``after``."""
-    ids = await _lex_page(redis, keys.brands_index(), after, limit)
+    ids = await lex_page(redis, keys.brands_index(), after, limit)
     raws = await redis.mget([keys.brand(i) for i in ids[:limit]]) if ids else []
     items = [_brand_from_json(raw) for raw in raws if raw is not None]
     return Page(items, ids[limit - 1] if len(ids) > limit else None)
 
 
-async def _lex_page(redis: Redis, index: str, after: str, limit: int) -> list[str]:
+async def lex_page(redis: Redis, index: str, after: str, limit: int) -> list[str]:
     """Up to ``limit + 1`` members after ``after``: the extra one says a next page exists.
 
     Ids are checked before they get here, and none can start with ``(`` or ``[``, so
@@ -355,7 +355,7 @@ async def product_page(
     redis: Redis, brand_id: str, *, after: str = "", limit: int = PAGE_LIMIT_DEFAULT
 ) -> Page[Product]:
     """A page of the brand's products in SKU order, starting after the SKU ``after``."""
-    skus = await _lex_page(redis, keys.brand_products(brand_id), after, limit)
+    skus = await lex_page(redis, keys.brand_products(brand_id), after, limit)
     found = await get_products(redis, skus[:limit])
     return Page([p for p in found if p is not None], skus[limit - 1] if len(skus) > limit else None)
 

@@ -28,6 +28,7 @@ import orjson
 from redis.exceptions import RedisError
 
 from livecart import validation as v
+from livecart.commerce.buyers import order_contact
 from livecart.commerce.creators import get_creator
 from livecart.commerce.payments import Authorisation, PaymentError
 from livecart.commerce.sale_keys import sale_keys
@@ -186,7 +187,14 @@ async def _finish(
 
 
 async def _settle(runtime: Runtime, show: str, hold: dict[str, Any]) -> Outcome:
-    """The units are held: ask the provider, then confirm or release."""
+    """The units are held: ask the provider, then confirm or release.
+
+    The buyer's profile (contact, ship-to) is read here, outside the scripts (it lives
+    outside the show's slot, invariant 6), and only for a buy that got its units:
+    replays and refusals, most taps in a rush, cost no extra read. If Redis does not
+    answer this read, the hold is left to expire like any unconfirmed hold.
+    """
+    contact = await order_contact(runtime.redis, hold["buyer"])
     amount = sum(line["qty"] * line["unit"] for line in hold["lines"])
     provider = runtime.payments
     try:
@@ -205,8 +213,10 @@ async def _settle(runtime: Runtime, show: str, hold: dict[str, Any]) -> Outcome:
         return await _release(runtime, show, hold, "payment_declined")
 
     order_id = new_id("o")
-    body = orjson.dumps(build_order(order_id, show, hold, auth, provider.name)).decode()
-    reply = await _confirm(runtime, show, hold, order_id, body)
+    order = build_order(order_id, show, hold, auth, provider.name, contact)
+    reply = await _confirm(
+        runtime, show, hold, order_id, orjson.dumps(order).decode(), contact["display_name"] or ""
+    )
     if reply[0] == "gone":
         # The hold expired while the provider answered; its units are back in stock.
         await _void(runtime, hold["id"], auth.reference)
@@ -215,10 +225,17 @@ async def _settle(runtime: Runtime, show: str, hold: dict[str, Any]) -> Outcome:
 
 
 def build_order(
-    order_id: str, show: str, hold: dict[str, Any], auth: Authorisation, provider: str
+    order_id: str,
+    show: str,
+    hold: dict[str, Any],
+    auth: Authorisation,
+    provider: str,
+    contact: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The order as stored, delivered and shown (docs/api.md, "Order"); exact integer
-    money: commission is floored per line, in minor units."""
+    money: commission is floored per line, in minor units. ``contact`` and ``ship_to``
+    are copied from the buyer's profile (None without one), so the order keeps the
+    address it was placed with."""
     lines = []
     for line in hold["lines"]:
         total = line["qty"] * line["unit"]
@@ -239,6 +256,8 @@ def build_order(
         "show": show,
         "brand": hold["brand"],
         "buyer": hold["buyer"],
+        "contact": None if contact is None else contact["contact"],
+        "ship_to": None if contact is None else contact["ship_to"],
         "status": "confirmed",
         "currency": hold["currency"],
         "lines": lines,
@@ -252,7 +271,7 @@ def build_order(
 
 
 async def _confirm(
-    runtime: Runtime, show: str, hold: dict[str, Any], order_id: str, body: str
+    runtime: Runtime, show: str, hold: dict[str, Any], order_id: str, body: str, buyer_name: str
 ) -> list[Any]:
     """Run confirm until Redis answers or the hold would have expired anyway.
 
@@ -268,7 +287,13 @@ async def _confirm(
                 keys=sale_keys(
                     show, buyer=hold["buyer"], idempotency_key=hold["idem"], order_id=order_id
                 ),
-                args=[hold["id"], order_id, body, runtime.settings.hub.stream_max_events],
+                args=[
+                    hold["id"],
+                    order_id,
+                    body,
+                    runtime.settings.hub.stream_max_events,
+                    buyer_name,
+                ],
             )
             return reply
         except RedisError as exc:

@@ -9,11 +9,14 @@
 -- ARGV[3]  the order as JSON, without confirmed_at_ms (added here from Redis TIME);
 --          made by the caller from the hold this script checks, with exact totals
 -- ARGV[4]  event stream length cap
+-- ARGV[5]  optional: the buyer's first name for the `sold` events ('' or absent: none),
+--          read from their profile before this script (it lives outside the show's slot)
 --
 -- Returns {'confirmed', order JSON} | {'gone'} (the hold expired and was released:
 -- the caller voids the payment)
 
 local hold_id, order_id, order_body, maxlen = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local buyer_name = ARGV[5] or ''
 --#include _sale.lua
 
 local existing = redis.call('GET', K.order)
@@ -29,7 +32,12 @@ local order = '{"confirmed_at_ms":' .. int(now) .. ',' .. string.sub(order_body,
 for _, line in ipairs(hold.lines) do
   redis.call('HINCRBY', K.held, line.sku, -line.qty)
   local sold = redis.call('HINCRBY', K.sold, line.sku, line.qty)
-  emit(maxlen, 'sold', cjson.encode({sku = line.sku, quantity = line.qty, sold = sold}))
+  -- The order and its line's price ride along, so a studio counts orders and revenue
+  -- exactly from events (a staff token cannot read the order list).
+  local event = {sku = line.sku, quantity = line.qty, sold = sold, order = order_id,
+                 unit_price = line.unit, currency = hold.currency}
+  if buyer_name ~= '' then event.buyer_name = buyer_name end
+  emit(maxlen, 'sold', cjson.encode(event))
 end
 drop_hold(hold)
 redis.call('SET', K.order, order)

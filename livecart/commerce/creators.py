@@ -20,12 +20,15 @@ from redis.asyncio.client import Pipeline
 from livecart import validation as v
 from livecart.commerce.catalog import (
     MAX_NAME_CHARS,
+    Page,
     Product,
     begin_writes,
     get_products,
+    lex_page,
     optimistic,
 )
 from livecart.errors import Conflict, InvalidInput, NotFound
+from livecart.paging import PAGE_LIMIT_DEFAULT
 from livecart.store import keys
 
 MAX_SHOWCASE = 200
@@ -86,6 +89,17 @@ async def save_creator(redis: Redis, creator: Creator) -> None:
 async def get_creator(redis: Redis, creator_id: str) -> Creator | None:
     raw = await redis.get(keys.creator(creator_id))
     return None if raw is None else Creator(**orjson.loads(raw))
+
+
+async def creator_page(
+    redis: Redis, *, after: str = "", limit: int = PAGE_LIMIT_DEFAULT
+) -> Page[Creator]:
+    """A page of creators in id order, starting after the id ``after``: the merchant's
+    console lists them to pick one for a show or to read their earnings."""
+    ids = await lex_page(redis, keys.creators_index(), after, limit)
+    raws = await redis.mget([keys.creator(i) for i in ids[:limit]]) if ids else []
+    items = [Creator(**orjson.loads(raw)) for raw in raws if raw is not None]
+    return Page(items, ids[limit - 1] if len(ids) > limit else None)
 
 
 async def create_creator(redis: Redis, creator: Creator) -> None:

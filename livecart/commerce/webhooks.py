@@ -43,6 +43,7 @@ from typing import Any
 import httpx
 import orjson
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError, WatchError
 
 from livecart import __version__
@@ -59,6 +60,9 @@ SECRET_PREFIX = "whsec_"
 SECRET_BYTES = 24
 DELIVERED_RETENTION_S = 7 * 86400  # a delivered record stays readable this long
 DEAD_RETENTION_S = 30 * 86400  # a dead letter stays listed this long unless redelivered
+# A brand's listing of its deliveries keeps at most this many, none older than
+# DEAD_RETENTION_S (by then their records are gone), trimmed whenever one is added.
+MAX_LISTED_DELIVERIES = 10_000
 LEASE_MARGIN_S = 5.0  # a claim's lease: twice the timeout plus this, for Redis round trips
 JITTER = 0.2  # a retry waits between 80 % and 100 % of its backoff
 MAX_ERROR_CHARS = 300
@@ -234,6 +238,14 @@ class Delivery:
         shown["payload"] = None if self.body is None else orjson.Fragment(self.body)
         return shown
 
+    def summary(self) -> dict[str, Any]:
+        """A line of a brand's delivery listing: the state, not the body."""
+        return {
+            k: val
+            for k, val in dataclasses.asdict(self).items()
+            if k not in ("body", "entry", "type")
+        }
+
     def dead_letter(self) -> dict[str, Any]:
         return {
             "id": self.id,
@@ -273,7 +285,10 @@ async def enqueue_deliveries(redis: Redis, orders: Sequence[Order], now_ms: int)
     """Create a due delivery for each order whose brand has an endpoint; return how many
     were new. Safe to run again for the same orders: SET NX creates nothing new, and a
     record that is still pending is made due again only if it had been left out of the
-    due set (ZADD NX), never moved, and never one that was delivered or dead."""
+    due set (ZADD NX), never moved, and never one that was delivered or dead.
+
+    Each delivery is also listed under its brand (ZADD NX at its creation time, so a
+    re-run puts back an entry a crash left out, and never moves one)."""
     if not orders:
         return 0
     brands = sorted({o.brand for o in orders})
@@ -302,11 +317,29 @@ async def enqueue_deliveries(redis: Redis, orders: Sequence[Order], now_ms: int)
                 pipe.get(keys.webhook(order.delivery_id))
         replies = await pipe.execute()
         for order, new, reply in zip(wanted, created, replies, strict=True):
-            if not new and reply is not None and Delivery.from_json(reply).status == PENDING:
-                pipe.zadd(keys.webhooks_due(), {order.delivery_id: now_ms}, nx=True)
-        if pipe.command_stack:
-            await pipe.execute()
+            if new:
+                _list_delivery(pipe, order.brand, order.delivery_id, now_ms)
+            elif reply is not None:
+                record = Delivery.from_json(reply)
+                if record.status == PENDING:
+                    pipe.zadd(keys.webhooks_due(), {order.delivery_id: now_ms}, nx=True)
+                _list_delivery(pipe, order.brand, order.delivery_id, record.created_at_ms)
+        for brand in sorted({o.brand for o in wanted}):
+            _trim_listed_deliveries(pipe, brand, now_ms)
+        await pipe.execute()
     return sum(1 for new in created if new)
+
+
+def _list_delivery(pipe: Pipeline, brand_id: str, delivery_id: str, created_at_ms: int) -> None:
+    pipe.zadd(keys.brand_webhook_deliveries(brand_id), {delivery_id: created_at_ms}, nx=True)
+
+
+def _trim_listed_deliveries(pipe: Pipeline, brand_id: str, now_ms: int) -> None:
+    """Keep a brand's listing bounded: the newest MAX_LISTED_DELIVERIES, none past the
+    retention of any record it could still point to."""
+    index = keys.brand_webhook_deliveries(brand_id)
+    pipe.zremrangebyscore(index, "-inf", f"({now_ms - DEAD_RETENTION_S * 1000}")
+    pipe.zremrangebyrank(index, 0, -(MAX_LISTED_DELIVERIES + 1))
 
 
 def malformed_delivery_id(show_id: str, entry_id: str) -> str:
@@ -585,6 +618,20 @@ async def get_delivery(redis: Redis, delivery_id: str) -> Delivery:
     if raw is None:
         raise NotFound(f"webhook {delivery_id!r} does not exist", field="webhook")
     return Delivery.from_json(raw)
+
+
+async def list_brand_deliveries(redis: Redis, brand_id: str, page: PageRequest) -> dict[str, Any]:
+    """A brand's deliveries, newest first (by creation), each as its state without the
+    payload; one whose record has expired is left out."""
+    found = await page_of(redis, keys.brand_webhook_deliveries(brand_id), page)
+    items = []
+    if found.ids:
+        async with redis.pipeline(transaction=False) as pipe:  # one GET each: no shared slot
+            for delivery_id in found.ids:
+                pipe.get(keys.webhook(delivery_id))
+            raws = await pipe.execute()
+        items = [Delivery.from_json(raw).summary() for raw in raws if raw is not None]
+    return listing(items, found.next)
 
 
 async def list_dead(redis: Redis, page: PageRequest) -> dict[str, Any]:

@@ -249,6 +249,12 @@ def webhooks_dead() -> str:
     return f"{NAMESPACE}:webhooks:dead"
 
 
+def brand_webhook_deliveries(brand_id: str) -> str:
+    """Sorted set delivery id -> when it was created (ms): the brand's deliveries, newest
+    last, capped and trimmed when new ones are added (see commerce/webhooks.py)."""
+    return f"{NAMESPACE}:brand:{check_id(brand_id, 'brand')}:webhook:deliveries"
+
+
 # --- The hub: chat, moderation, presence (all in the show's slot) -----------------
 
 
@@ -295,3 +301,18 @@ def show_bans(show_id: str) -> str:
 def show_presence(show_id: str) -> str:
     """Hash node -> 'viewers:expires_ms': each node's local viewer count of the show."""
     return f"{_show_slot(show_id)}:presence"
+
+
+# --- buyers: people who signed up on a viewer page -----------------------------------
+
+
+def buyer_profile(buyer: str) -> str:
+    """String: the buyer's profile JSON (name, email, shipping address), read before a
+    buy and copied into the order (never read by a show's script: invariant 6)."""
+    return f"{NAMESPACE}:buyer:{check_id(buyer, 'buyer')}:profile"
+
+
+def signup_count(client_digest: str) -> str:
+    """String counter with a TTL: sign-ups from one client address in the current window.
+    The address is kept only as a digest (an IPv6 address would not be a valid id)."""
+    return f"{NAMESPACE}:signups:{check_id(client_digest, 'client')}"

@@ -117,6 +117,7 @@ class HubClient {
     this.refusal = null; // the `error` that came before a refusal close
     this.retryTimer = null;
     this.watchTimer = null;
+    this.renewing = false;
     this.lastHeard = 0;
     this.pingSentAt = 0;
     this.onOnline = () => this.reconnectNow();
@@ -337,6 +338,21 @@ class HubClient {
     this.pending.delete(m.req);
     if (m.type === "error") entry.reject(new HubError(m));
     else entry.resolve(m);
+    if (m.type === "error" && m.code === "token_expired") this.expired();
+  }
+
+  /** The token ran out during the session: events still come, but nothing can be done
+   * with it. Ask the page for another and resume with it (or watch without one). */
+  async expired() {
+    if (!this.renewToken || this.renewing) return;
+    this.renewing = true;
+    try {
+      this.setToken(await this.renewToken("token_expired"));
+    } catch {
+      this.stop("token_expired");
+    } finally {
+      this.renewing = false;
+    }
   }
 
   sendEntry(entry) {

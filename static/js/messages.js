@@ -44,6 +44,22 @@ export const MESSAGES = {
   not_enough_stock: "There isn't enough stock for that",
   in_lineup: "That product is already in the lineup",
   conflict: "That clashes with a change made meanwhile. Reload and try again",
+  not_staff: "This page is for the show's staff, and you're signed in as a viewer. Open it with a staff link",
+  staff_link_needed: "This page needs its staff link: open the link you were given (it signs you in)",
+  staff_token_invalid: "This staff link isn't valid. Ask for a new one",
+  staff_token_expired: "This staff link has expired. Ask for a new one",
+  moderator_forbidden: "A moderator can't do that: only the show's streamer can",
+
+  // Going live (the studio's camera, docs/video.md).
+  codec_unsupported: "This browser can't send video livecart can forward. Stream from OBS in H.264",
+  no_video: "There's no video to send. Choose a camera",
+  ingest_cap: "This server carries as many live videos as it can. Try again in a minute",
+  media_disabled: "Video is turned off on this server",
+  camera_denied: "The browser may not use the camera or microphone. Allow them in the site's settings, then choose the camera again",
+  camera_missing: "No camera or microphone was found. Connect one, or stream from OBS",
+  camera_busy: "The camera is in use by another app. Close it, then choose the camera again",
+  camera_error: "The camera didn't start. Choose it again, or stream from OBS",
+  camera_insecure: "The camera works only on a secure (https) address. Stream from OBS instead",
 
   // Requests and the connection.
   invalid: "Something in that wasn't accepted",

@@ -73,6 +73,52 @@ async def test_a_bad_new_creator_names_the_field_and_changes_nothing(
     assert await store_snapshot(redis) == before
 
 
+async def test_creators_are_listed_in_id_order_a_page_at_a_time(
+    http: httpx.AsyncClient,
+) -> None:
+    for creator_id in ("zoe", "ana", "bo", "cy"):
+        created = await http.post(
+            "/api/creators", headers=KEY, json={"id": creator_id, "name": creator_id.title()}
+        )
+        assert created.status_code == 201
+    ids: list[str] = []
+    after = None
+    pages = 0
+    while True:
+        params: dict[str, Any] = {"limit": 2, **({"after": after} if after else {})}
+        page = (await http.get("/api/creators", params=params, headers=KEY)).json()
+        ids += [c["id"] for c in page["items"]]
+        pages += 1
+        after = page["next"]
+        if after is None:
+            break
+    assert ids == ["ana", "bo", "cy", "maya", "zoe"] and pages == 3
+    whole = (await http.get("/api/creators", headers=KEY)).json()
+    assert whole["next"] is None
+    assert whole["items"][3] == {"id": "maya", "name": "Maya Lindqvist"}
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("limit=0", "limit"),
+        ("limit=201", "limit"),
+        ("limit=", "limit"),
+        ("limit=1.5", "limit"),
+        ("limit=2&limit=3", "limit"),
+        ("after=a:b", "after"),
+        ("after=%7Bx%7D", "after"),
+        ("after=a&after=b", "after"),
+    ],
+)
+async def test_a_bad_creator_listing_query_names_the_parameter_and_changes_nothing(
+    http: httpx.AsyncClient, redis: Redis, query: str, field: str
+) -> None:
+    before = await store_snapshot(redis)
+    refusal(await http.get(f"/api/creators?{query}", headers=KEY), 400, "invalid", field)
+    assert await store_snapshot(redis) == before
+
+
 @pytest.mark.parametrize(
     ("path", "status", "field"),
     [
@@ -220,12 +266,13 @@ async def test_a_share_link_needs_a_real_creator_and_show(
 
 MERCHANT_CALLS: list[tuple[str, str, Any]] = [
     ("POST", "/api/creators", {"id": "ana", "name": "Ana"}),
+    ("GET", "/api/creators", None),
     ("PUT", "/api/creators/maya/showcase", {"skus": ["x1"]}),
 ]
 
 
 @pytest.mark.parametrize(("method", "path", "body"), MERCHANT_CALLS)
-async def test_creator_writes_need_the_api_key_and_change_nothing_without_it(
+async def test_creator_writes_and_the_listing_need_the_api_key_and_change_nothing_without_it(
     http: httpx.AsyncClient, redis: Redis, method: str, path: str, body: Any
 ) -> None:
     before = await store_snapshot(redis)

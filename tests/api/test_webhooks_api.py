@@ -13,6 +13,7 @@ import orjson
 import pytest
 from redis.asyncio import Redis
 
+from livecart.commerce.catalog import Brand, save_brand
 from livecart.config import Settings
 from livecart.store import keys
 from tests.api.test_orders_api import KEY, bearer
@@ -29,6 +30,7 @@ from tests.commerce.order_fixtures import (
 from tests.helpers import LiveServer
 
 HOOK = "/api/brands/b1/webhook"
+DELIVERIES = "/api/brands/b1/webhook/deliveries"
 
 
 @pytest.fixture
@@ -151,6 +153,16 @@ async def test_a_body_that_is_not_json_is_refused(http: httpx.AsyncClient, redis
         ("POST", "/api/webhooks/dead/msg_unknown/redeliver", KEY, 404, "not_found", "webhook"),
         ("POST", "/api/webhooks/dead/msg%7B1/redeliver", KEY, 400, "invalid", "webhook"),
         ("POST", "/api/webhooks/dead/m:1/redeliver", KEY, 400, "invalid", "webhook"),
+        ("GET", DELIVERIES, {}, 401, "api_key_invalid", None),
+        ("GET", DELIVERIES, bearer("ana"), 401, "api_key_invalid", None),
+        ("GET", "/api/brands/nobody/webhook/deliveries", KEY, 404, "not_found", "brand"),
+        ("GET", "/api/brands/b:1/webhook/deliveries", KEY, 400, "invalid", "brand"),
+        ("GET", f"{DELIVERIES}?limit=0", KEY, 400, "invalid", "limit"),
+        ("GET", f"{DELIVERIES}?limit=201", KEY, 400, "invalid", "limit"),
+        ("GET", f"{DELIVERIES}?limit=", KEY, 400, "invalid", "limit"),
+        ("GET", f"{DELIVERIES}?limit=1&limit=2", KEY, 400, "invalid", "limit"),
+        ("GET", f"{DELIVERIES}?after=a%7Bb", KEY, 400, "invalid", "after"),
+        ("GET", f"{DELIVERIES}?after=msg_unknown", KEY, 400, "invalid", "after"),
         ("GET", "/api/webhooks/msg_o_1", {}, 401, "api_key_invalid", None),
         ("GET", "/api/webhooks/msg_unknown", KEY, 404, "not_found", "webhook"),
         ("GET", "/api/webhooks/msg*", KEY, 400, "invalid", "webhook"),
@@ -258,3 +270,52 @@ async def test_dead_letters_are_paged_newest_first_and_malformed_ones_cannot_be_
     shown = (await http.get(f"/api/webhooks/{ids[0]}", headers=KEY)).json()
     assert shown["status"] == "dead" and shown["payload"] is None
     assert shown["entry"]["order"].startswith("bad ")
+
+
+async def test_a_brands_deliveries_are_listed_newest_first_with_their_state(
+    http: httpx.AsyncClient, redis: Redis
+) -> None:
+    await seed_parties(redis)
+    await save_brand(redis, Brand(id="b2", name="Brand Two"))
+    async with serving(Receiver(fail_first=1)) as receiver, serving(Receiver()) as other:
+        for brand, url in (("b1", receiver.url), ("b2", other.url)):
+            put = await http.put(f"/api/brands/{brand}/webhook", json={"url": url}, headers=KEY)
+            assert put.status_code == 201
+        await start_show_outbox(redis, "s1")
+        orders = [make_order() for _ in range(3)]
+        for order in orders:
+            await record_confirmed_order(redis, order)
+        await record_confirmed_order(redis, make_order(brand="b2"))
+
+        async def all_delivered() -> bool:
+            items = (await http.get(DELIVERIES, headers=KEY)).json()["items"]
+            theirs = await http.get("/api/brands/b2/webhook/deliveries", headers=KEY)
+            return (
+                len(items) == 3
+                and all(d["status"] == "delivered" for d in items)
+                and len(theirs.json()["items"]) == 1
+            )
+
+        await wait_for(all_delivered, what="every delivery delivered")
+
+    ids: list[str] = []
+    after = None
+    while True:
+        params = {"limit": 2, **({"after": after} if after else {})}
+        page = (await http.get(DELIVERIES, params=params, headers=KEY)).json()
+        ids += [d["id"] for d in page["items"]]
+        after = page["next"]
+        if after is None:
+            break
+    scored = await redis.zrange(keys.brand_webhook_deliveries("b1"), 0, -1, withscores=True)
+    assert ids == [m for m, _ in sorted(scored, key=lambda p: (p[1], p[0]), reverse=True)]
+    assert sorted(ids) == sorted(f"msg_{o['id']}" for o in orders)
+
+    first = (await http.get(DELIVERIES, headers=KEY)).json()["items"]
+    retried = [d for d in first if d["attempts"] == 2]
+    assert len(retried) == 1 and retried[0]["last_error"] == "HTTP 500"
+    for item in first:
+        assert item["show"] == "s1" and item["brand"] == "b1" and item["last_status"] == 204
+        assert "payload" not in item and "body" not in item
+    other = (await http.get("/api/brands/b2/webhook/deliveries", headers=KEY)).json()
+    assert [d["brand"] for d in other["items"]] == ["b2"]

@@ -14,9 +14,11 @@ import pytest
 from redis.asyncio import Redis
 from standardwebhooks.webhooks import Webhook
 
+from livecart.commerce import webhooks as webhooks_module
 from livecart.commerce.orders import PageRequest, delivery_id_for, parse_order
 from livecart.commerce.webhooks import (
     DEAD,
+    DEAD_RETENTION_S,
     DELIVERED,
     PENDING,
     claim_due,
@@ -250,6 +252,42 @@ async def test_reading_an_order_again_creates_no_second_delivery_and_never_reque
     await redis.zrem(keys.webhooks_due(), order.delivery_id)
     await enqueue_deliveries(node.redis, [order], now_ms=4000)
     assert await redis.zscore(keys.webhooks_due(), order.delivery_id) is None
+
+
+async def test_each_delivery_is_listed_once_under_its_brand_at_its_creation_time(
+    settings: Settings, redis: Redis
+) -> None:
+    node = await bare_runtime(settings, redis)
+    await seed_parties(redis)
+    await put_endpoint(redis, "b1", "http://127.0.0.1:9/hook", rotate_secret=False)
+    order = parse_order(orjson.dumps(make_order()))
+    await enqueue_deliveries(node.redis, [order], now_ms=1000)
+    index = keys.brand_webhook_deliveries("b1")
+    assert await redis.zrange(index, 0, -1, withscores=True) == [(order.delivery_id, 1000)]
+
+    # Read again later: never moved. Left out by a crash: put back at its creation time.
+    await enqueue_deliveries(node.redis, [order], now_ms=2000)
+    await redis.zrem(index, order.delivery_id)
+    await enqueue_deliveries(node.redis, [order], now_ms=3000)
+    assert await redis.zrange(index, 0, -1, withscores=True) == [(order.delivery_id, 1000)]
+
+
+async def test_a_brands_delivery_listing_is_capped_and_forgets_what_outlived_its_records(
+    settings: Settings, redis: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(webhooks_module, "MAX_LISTED_DELIVERIES", 3)
+    node = await bare_runtime(settings, redis)
+    await seed_parties(redis)
+    await put_endpoint(redis, "b1", "http://127.0.0.1:9/hook", rotate_secret=False)
+    index = keys.brand_webhook_deliveries("b1")
+    now = DEAD_RETENTION_S * 1000 + 10_000
+    await redis.zadd(index, {"msg_ancient": now - DEAD_RETENTION_S * 1000 - 1})
+    orders = [parse_order(orjson.dumps(make_order())) for _ in range(5)]
+    await enqueue_deliveries(node.redis, orders[:1], now_ms=now)
+    assert await redis.zrange(index, 0, -1) == [orders[0].delivery_id]
+    for i, order in enumerate(orders[1:], start=1):
+        await enqueue_deliveries(node.redis, [order], now_ms=now + i)
+    assert await redis.zrange(index, 0, -1) == [o.delivery_id for o in orders[2:]]
 
 
 async def test_two_nodes_deliver_each_webhook_once_when_nothing_fails(

@@ -320,7 +320,14 @@ async def test_a_confirmed_buy_is_an_order_reply_and_everyone_sees_stock_and_sol
         stock = await client.event("stock", lambda e: e["data"]["sku"] == "p-plain")
         assert stock["data"]["stock"] == 49
         sold = await client.event("sold")
-        assert sold["data"] == {"sku": "p-plain", "quantity": 1, "sold": 1}
+        assert sold["data"] == {
+            "sku": "p-plain",
+            "quantity": 1,
+            "sold": 1,
+            "order": order["id"],
+            "unit_price": 1000,
+            "currency": "EUR",
+        }
     assert await redis_of.hget(keys.show_sold(SHOW), "p-plain") == "1"
 
 
@@ -418,9 +425,15 @@ async def test_a_cart_holds_units_until_checkout_and_every_step_is_seen(
     assert reply["type"] == "order" and reply["for"] == "checkout"
     assert reply["result"] == "confirmed"
     assert reply["order"]["total"] == 2000
-    await crew.ben.event(
-        "sold", lambda e: e["data"] == {"sku": "p-plain", "quantity": 2, "sold": 2}
-    )
+    sold = await crew.ben.event("sold", lambda e: e["data"]["sku"] == "p-plain")
+    assert sold["data"] == {
+        "sku": "p-plain",
+        "quantity": 2,
+        "sold": 2,
+        "order": reply["order"]["id"],
+        "unit_price": 1000,
+        "currency": "EUR",
+    }
     assert (await acked(crew.ana, "cart_view"))["cart"]["lines"] == []
 
     empty = await ask(crew.ana, "checkout", idempotency_key="cart-2")
