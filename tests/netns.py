@@ -47,6 +47,15 @@ def enter_test_network() -> None:
             f.write(f"0 {uid} 1")
         with open("/proc/self/gid_map", "w") as f:
             f.write(f"0 {gid} 1")
+    # No IPv6 in the namespace: its duplicate-address detection would finish a second or
+    # two after the interfaces come up, and Chromium aborts requests in flight when it
+    # sees addresses change (net::ERR_NETWORK_CHANGED), failing a page that loads then.
+    for conf in ("all", "default"):
+        try:
+            with open(f"/proc/sys/net/ipv6/conf/{conf}/disable_ipv6", "w") as f:
+                f.write("1")
+        except OSError:
+            pass  # no IPv6 in this kernel at all, or not ours to set: nothing to wait for
     ip = shutil.which("ip") or "/usr/sbin/ip"
     commands = [
         [ip, "link", "set", "lo", "up"],

@@ -113,12 +113,21 @@ class MediaNode:
             claimed = await state.claim(
                 self.runtime.scripts, show, session, self.node_id, node_url, self.lease_ms
             )
+            try:
+                # The sweep's index (it spans shows, so it is written after the script).
+                await self.runtime.redis.sadd(keys.streaming_shows(), show)
+            except BaseException:
+                # A claim the sweep could not find would never end: take it back.
+                with contextlib.suppress(RedisError, OSError):
+                    await state.end(
+                        self.runtime.scripts, show, session, "publisher_left", maxlen=self.maxlen
+                    )
+                raise
         except BaseException as exc:
             await ingest.discard()
             if show not in self.ingest_by_show and not relay.viewers:
                 self.relays.pop(show, None)
             raise _refusal(exc) from None
-        await self.runtime.redis.sadd(keys.streaming_shows(), show)
         previous = self.ingest_by_show.get(show)
         self.ingests[session] = ingest
         self.ingest_by_show[show] = ingest

@@ -56,11 +56,13 @@ export function productView(sku, { hub, actions, headingLevel = "h2", className 
   buy.addEventListener("click", () => act(actions.buy, "Buying…"));
   add.addEventListener("click", () => act(actions.addToCart, "Adding…"));
 
-  function update() {
+  /** `serverNow`: the instant to price at; a caller that also decides by the clock
+   * passes the same reading, so the two never straddle a flash sale's end. */
+  function update(serverNow = hub.serverNow()) {
     const product = hub.product(sku);
     if (!product) return;
     const flash = hub.state.show?.flash_sale;
-    const now = offer(product, flash, hub.serverNow());
+    const now = offer(product, flash, serverNow);
     const imageUrl = product.image_url || PLACEHOLDER_IMAGE;
     if (image.dataset.url !== imageUrl) {
       image.dataset.url = imageUrl;
@@ -106,10 +108,13 @@ export function mountProductCard(section, { hub, actions }) {
       views.set(sku, view);
     }
     if (section.firstChild !== view.el) section.replaceChildren(view.el);
-    view.update();
+    // One reading of the clock for the price and for whether to keep ticking: two
+    // readings could price a frame before the end and stop ticking after it.
+    const serverNow = hub.serverNow();
+    view.update(serverNow);
     // While a flash sale of this product is on or coming, its price flips by the clock.
     const flash = hub.state.show?.flash_sale;
-    const timed = flash && flash.sku === sku && hub.serverNow() < flash.ends_ms;
+    const timed = flash && flash.sku === sku && serverNow < flash.ends_ms;
     if (timed && !timer) timer = setInterval(render, FLASH_REFRESH_MS);
     if (!timed && timer) {
       clearInterval(timer);
