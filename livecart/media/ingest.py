@@ -48,7 +48,7 @@ class Ingest:
         self.created = time.monotonic()
         self._video_receiver: RTCRtpReceiver | None = None
         self._video_ssrcs: list[int] | None = None  # the publisher's video SSRC, from its offer
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks: set[asyncio.Future[None]] = set()
         self._closing: asyncio.Task[None] | None = None
 
     async def answer(self, offer: Offer, video_codec: str) -> str:
@@ -97,8 +97,12 @@ class Ingest:
         self._spawn(self._renew_claim(), "ingest-lease")
 
     def _spawn(self, work: Awaitable[None], name: str) -> None:
-        self._tasks.append(asyncio.ensure_future(work))
-        self._tasks[-1].set_name(f"{name}-{self.show}")
+        """A task of this ingest, forgotten when done (a keyframe request a second for
+        hours must not pile up), cancelled by close() while it runs."""
+        task = asyncio.ensure_future(work)
+        task.set_name(f"{name}-{self.show}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     # -- the work ------------------------------------------------------------------
 
@@ -219,7 +223,7 @@ class Ingest:
             return
         self.closed = True
         current = asyncio.current_task()
-        for task in self._tasks:
+        for task in list(self._tasks):
             if task is not current:
                 task.cancel()
         self.relay.detach(self.request_keyframe)
