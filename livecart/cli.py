@@ -4,6 +4,11 @@ The CLI runs the node itself (``running``) around uvicorn, with its own signal h
 SIGINT or SIGTERM stop the HTTP server gracefully first, then the runtime in reverse
 order (the embedded Redis last, after its final fsync), and the process exits 0. A
 second signal during the drain forces the HTTP server to close at once.
+
+Exit codes (README, "Exit codes"): 0 done or stopped cleanly; 1 an unforeseen failure
+(the HTTP server did not start, see the log; or a traceback); 2 refused, with one line
+saying why and nothing left running (bad arguments or settings, an unsafe secret, the
+port or data directory in use, Redis unreachable); 130 a signal during start-up.
 """
 
 from __future__ import annotations
@@ -11,9 +16,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import logging
 import re
 import signal
+import socket
 import sys
 from collections.abc import Callable, Iterator, Sequence
 
@@ -31,7 +38,14 @@ from livecart.commerce.catalog_import import (
     read_rows,
     render_report,
 )
-from livecart.config import Settings, load_settings, production_problems, render_toml
+from livecart.config import (
+    PLACEHOLDER_SECRET,
+    Settings,
+    load_settings,
+    production_problems,
+    render_toml,
+    secret_problem,
+)
 from livecart.demo import banner, seed_demo
 from livecart.errors import LivecartError
 from livecart.listener import uvicorn_protocols
@@ -104,6 +118,11 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--sub", required=True, help="the user id the token speaks for")
     token.add_argument("--show", help="the show a streamer or moderator token is for")
     token.add_argument("--ttl", help="lifetime such as 30m, 2h, 7d (default auth.token_ttl_s)")
+    token.add_argument(
+        "--demo",
+        action="store_true",
+        help="allow the placeholder secret: a token for `livecart demo`'s node",
+    )
 
     config = command("config", _config, "Print the effective settings as TOML.")
     config.add_argument("--defaults", action="store_true", help="print the defaults instead")
@@ -151,6 +170,14 @@ def _token(args: argparse.Namespace, settings: Settings) -> int:
         ttl_s = parse_duration(args.ttl) if args.ttl else settings.auth.token_ttl_s
     except ValueError as exc:
         print(f"livecart: --ttl {exc}", file=sys.stderr)
+        return 2
+    # A token signed with a secret `serve` refuses is accepted by no real node: refuse it
+    # as `serve` does, but for the demo's node, which runs on the placeholder on purpose.
+    placeholder = settings.auth.secret == PLACEHOLDER_SECRET
+    problem = secret_problem(settings.auth.secret)
+    if problem and not (args.demo and placeholder):
+        hint = ", or add --demo for a token for `livecart demo`'s node" if placeholder else ""
+        print(f"livecart: no token signed: {problem}{hint}", file=sys.stderr)
         return 2
     print(
         issue_token(settings.auth.secret, sub=args.sub, role=args.role, show=args.show, ttl_s=ttl_s)
@@ -203,12 +230,25 @@ def run_node(
     announce: Callable[[Settings, str], str],
 ) -> int:
     _configure_logging(settings.server.log_level)
-    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-        return runner.run(_serve_until_signal(settings, ready_hooks, announce))
+    host, port = settings.server.host, settings.server.port
+    try:
+        sockets = _bind_listeners(host, port)
+    except OSError as exc:
+        print(f"livecart: {_listen_problem(exc, host, port)}", file=sys.stderr)
+        return 2
+    try:
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            return runner.run(_serve_until_signal(settings, sockets, ready_hooks, announce))
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 async def _serve_until_signal(
-    settings: Settings, ready_hooks: Sequence[ReadyHook], announce: Callable[[Settings, str], str]
+    settings: Settings,
+    sockets: list[socket.socket],
+    ready_hooks: Sequence[ReadyHook],
+    announce: Callable[[Settings, str], str],
 ) -> int:
     main_task = asyncio.current_task()
     assert main_task is not None
@@ -241,13 +281,20 @@ async def _serve_until_signal(
                     access_log=settings.server.log_level == "debug",
                     timeout_graceful_shutdown=int(settings.server.shutdown_timeout_s),
                 )
+                try:
+                    for sock in sockets:
+                        sock.listen(config.backlog)
+                except OSError as exc:  # taken while the runtime started; it unwinds now
+                    host, port = settings.server.host, settings.server.port
+                    print(f"livecart: {_listen_problem(exc, host, port)}", file=sys.stderr)
+                    return 2
                 server = _QuietSignalsServer(config)
-                serving = asyncio.create_task(server.serve())
+                serving = asyncio.create_task(server.serve(sockets))
                 # uvicorn offers no event for "listening"; poll its flag briefly.
                 while not server.started and not serving.done():  # noqa: ASYNC110
                     await asyncio.sleep(0.01)
                 if server.started:
-                    sys.stdout.write(announce(settings, _bound_url(settings, server)))
+                    sys.stdout.write(announce(settings, _bound_url(settings, sockets)))
                     sys.stdout.flush()
                 await serving
                 if not server.started:
@@ -270,6 +317,63 @@ class _QuietSignalsServer(uvicorn.Server):
     def capture_signals(self) -> Iterator[None]:
         yield
 
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        """uvicorn's start-up, but a failure returns instead of exiting the process.
+
+        uvicorn logs why and calls ``sys.exit(3)``; raised in a task, that escapes the
+        event loop with a traceback before the runtime (the embedded Redis) unwinds. Here
+        ``serve`` just returns unstarted, and the caller stops the rest in order.
+        """
+        try:
+            await super().startup(sockets)
+        except SystemExit:
+            self.should_exit = True
+
+
+def _bind_listeners(host: str, port: int) -> list[socket.socket]:
+    """Sockets bound to host and port (every address the host resolves to), unlistened.
+
+    Bound before anything starts, so a taken port is refused before the embedded Redis
+    starts; listened on only once the node is ready, so a client that comes meanwhile is
+    refused at once rather than left waiting. Options as asyncio's ``create_server``.
+    """
+    infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    sockets: list[socket.socket] = []
+    try:
+        for family, kind, proto, _, address in dict.fromkeys(infos):
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+    except OSError:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
+
+
+def _listen_problem(exc: OSError, host: str, port: int) -> str:
+    """One line: why the node cannot listen at host and port, and what to change."""
+    where = f"port {port} on {host or 'every address'}"
+    change_port = "choose another with --port or server.port"
+    if isinstance(exc, socket.gaierror):
+        return (
+            f"cannot listen on {host!r}: {exc.strerror}; "
+            "set --host or server.host to an address of this machine"
+        )
+    if exc.errno == errno.EADDRINUSE:
+        return f"{where} is in use (another livecart or another program); {change_port}"
+    if exc.errno == errno.EACCES:
+        return f"{where} needs privileges this process lacks (ports below 1024 do); {change_port}"
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return (
+            f"cannot listen on {host}: it is not an address of this machine; "
+            "set --host or server.host to one of its addresses"
+        )
+    return f"cannot listen on {where}: {exc.strerror}"
+
 
 @contextlib.contextmanager
 def _signal_handlers(
@@ -284,10 +388,10 @@ def _signal_handlers(
             loop.remove_signal_handler(sig)
 
 
-def _bound_url(settings: Settings, server: uvicorn.Server) -> str:
+def _bound_url(settings: Settings, sockets: Sequence[socket.socket]) -> str:
     """The base URL, with the port the OS chose when server.port is 0."""
-    if settings.server.port == 0 and not settings.server.public_url and server.servers:
-        port = server.servers[0].sockets[0].getsockname()[1]
+    if settings.server.port == 0 and not settings.server.public_url and sockets:
+        port = sockets[0].getsockname()[1]
         settings = settings.with_overrides({"server": {"port": port}})
     return settings.base_url
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -577,8 +578,8 @@ def _check_combined(settings: Settings) -> None:
     url = settings.redis.url
     if url and not url.startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError(
-            f"redis.url = {url!r} is not allowed: expected a redis://, rediss:// or unix:// URL, "
-            "or empty to run the embedded server"
+            f"redis.url = {redact_url_secrets(url)!r} is not allowed: expected a redis://, "
+            "rediss:// or unix:// URL, or empty to run the embedded server"
         )
     if not settings.auth.secret:
         raise ConfigError("auth.secret = '' is not allowed: tokens need a signing key")
@@ -624,6 +625,23 @@ def _check_media(media: MediaSettings) -> None:
             ) from None
 
 
+def secret_problem(secret: str) -> str | None:
+    """Why tokens signed with ``secret`` are unsafe, and how to fix it; None when safe.
+
+    One check for ``serve`` (which refuses to start) and ``livecart token`` (which refuses
+    to sign), so the two never disagree on what a usable secret is.
+    """
+    fix = (
+        f"set LIVECART_AUTH_SECRET to at least {MIN_SECRET_BYTES} random bytes "
+        "(e.g. `openssl rand -hex 32`)"
+    )
+    if secret == PLACEHOLDER_SECRET:
+        return f"auth.secret is the placeholder config.toml ships: {fix}"
+    if len(secret.encode()) < MIN_SECRET_BYTES:
+        return f"auth.secret is {len(secret.encode())} bytes, too short for HS256: {fix}"
+    return None
+
+
 def production_problems(settings: Settings) -> list[str]:
     """What makes these settings unsafe to serve real users with; empty when none.
 
@@ -631,16 +649,9 @@ def production_problems(settings: Settings) -> list[str]:
     forgotten secret never reaches production.
     """
     problems = []
-    secret = settings.auth.secret
-    if secret == PLACEHOLDER_SECRET:
-        problems.append(
-            "auth.secret is the placeholder config.toml ships: set LIVECART_AUTH_SECRET "
-            f"to at least {MIN_SECRET_BYTES} random bytes (e.g. `openssl rand -hex 32`)"
-        )
-    elif len(secret.encode()) < MIN_SECRET_BYTES:
-        problems.append(
-            f"auth.secret is {len(secret.encode())} bytes: HS256 needs at least {MIN_SECRET_BYTES}"
-        )
+    secret = secret_problem(settings.auth.secret)
+    if secret is not None:
+        problems.append(secret)
     key = settings.auth.admin_api_key
     if key == PLACEHOLDER_ADMIN_KEY:
         problems.append(
@@ -666,7 +677,8 @@ REDACTED = "(set, not shown)"
 def render_toml(settings: Settings | None = None, *, redact: bool = False) -> str:
     """config.toml text for these settings (the defaults when None), a comment per key.
 
-    With ``redact``, secrets other than the shipped placeholders are not printed.
+    With ``redact``, secrets other than the shipped placeholders are not printed, nor
+    the passwords of URLs in any value.
     """
     settings = Settings() if settings is None else settings
     placeholders = {PLACEHOLDER_SECRET, PLACEHOLDER_ADMIN_KEY}
@@ -686,8 +698,37 @@ def render_toml(settings: Settings | None = None, *, redact: bool = False) -> st
             secret = (section, f.name) in SECRET_KEYS and value not in placeholders
             if redact and secret and value:
                 value = REDACTED
+            elif redact and isinstance(value, str):
+                value = redact_url_secrets(value)  # redis.url, server.public_url, ...
             out.append(f"{f.name} = {_toml_value(value)}")
     return "\n".join(out) + "\n"
+
+
+# scheme://authority: the userinfo, if any, is what comes before the authority's last
+# "@" (as urllib, and so redis-py, split it: a raw "@" in a password stays a password).
+_URL_AUTHORITY = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<authority>[^/?#\s]*)")
+_SECRET_QUERY = re.compile(
+    r"(?P<name>[?&](?:password|passwd|pass|secret|token|auth|credential)=)[^&#\s]*",
+    re.IGNORECASE,
+)
+
+
+def redact_url_secrets(text: str) -> str:
+    """``text`` with the password of every URL in it shown as ``***``.
+
+    ``redis://user:pw@host:6379/0`` becomes ``redis://user:***@host:6379/0``; userinfo
+    without a colon may be a bare token, so all of it goes; a ``?password=`` query value
+    (redis-py reads one) goes too. Anything that is not a URL is returned as it is.
+    """
+
+    def authority(match: re.Match[str]) -> str:
+        userinfo, at, host = match["authority"].rpartition("@")
+        if not at:
+            return match[0]
+        user, colon, _ = userinfo.partition(":")
+        return f"{match['scheme']}{user + ':' if colon else ''}***@{host}"
+
+    return _SECRET_QUERY.sub(r"\g<name>***", _URL_AUTHORITY.sub(authority, text))
 
 
 def _toml_value(value: Any) -> str:

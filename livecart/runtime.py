@@ -20,7 +20,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from livecart.commerce.payments import PaymentProvider, provider_named
-from livecart.config import Settings
+from livecart.config import Settings, redact_url_secrets
 from livecart.errors import StoreUnavailable
 from livecart.metrics import Metrics
 from livecart.store.client import make_client
@@ -76,7 +76,9 @@ async def running(
 
         redis = make_client(url, settings.redis)
         stack.push_async_callback(redis.aclose)
-        await wait_for_redis(redis, settings.redis.startup_timeout_s, f"Redis at {redact_url(url)}")
+        await wait_for_redis(
+            redis, settings.redis.startup_timeout_s, f"Redis at {redact_url_secrets(url)}"
+        )
         scripts = Scripts(redis)
         await scripts.preload()
 
@@ -116,14 +118,6 @@ async def wait_for_redis(redis: Redis, timeout_s: float, source: str) -> None:
                 ) from None
             log.warning("waiting for %s: %s", source, exc)
             await asyncio.sleep(WAIT_FOR_REDIS_INTERVAL_S)
-
-
-def redact_url(url: str) -> str:
-    """The URL without its password, for logs and errors."""
-    scheme, sep, rest = url.partition("://")
-    if "@" in rest:
-        rest = "***@" + rest.split("@", 1)[1]
-    return scheme + sep + rest
 
 
 WORKER_RESTART_DELAY_S = 1.0

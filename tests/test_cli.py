@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from starlette.applications import Starlette
 
+from livecart import cli
 from livecart.auth.tokens import Role, verify_token
-from livecart.cli import parse_duration
-from livecart.config import PLACEHOLDER_SECRET
+from livecart.config import PLACEHOLDER_SECRET, Settings
+from livecart.runtime import Runtime
 from tests.helpers import (
     STRONG_ADMIN_KEY,
     STRONG_SECRET,
@@ -108,16 +112,56 @@ def test_kill_9_of_both_leaves_a_stale_socket_that_the_next_start_recovers_from(
         assert second.wait() == 0
 
 
-def test_a_start_up_that_fails_after_redis_started_leaves_no_server(tmp_path: Path) -> None:
-    """The port is taken, so uvicorn cannot bind after the embedded Redis is up."""
+def port_in_use_line(port: int) -> str:
+    return (
+        f"livecart: port {port} on 127.0.0.1 is in use (another livecart or another "
+        "program); choose another with --port or server.port"
+    )
+
+
+@pytest.mark.parametrize("command", ["demo", "serve"])
+def test_a_taken_port_is_refused_in_one_line_before_anything_starts(
+    tmp_path: Path, command: str
+) -> None:
+    env = {"LIVECART_AUTH_SECRET": STRONG_SECRET, "LIVECART_AUTH_ADMIN_API_KEY": STRONG_ADMIN_KEY}
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        proc = LivecartProcess(["demo", "--port", str(port)], cwd=tmp_path)
+        proc = LivecartProcess([command, "--port", str(port)], cwd=tmp_path, env=env)
         code = proc.wait()
-    assert code != 0
+    assert code == 2
+    assert proc.stderr == port_in_use_line(port) + "\n"
+    assert proc.stdout == ""
+    # Refused before the embedded Redis started: no server, not even a data directory.
+    assert not (tmp_path / "data").exists()
     assert processes_serving(tmp_path / "data") == []
+
+
+def test_a_port_taken_after_redis_started_is_refused_and_redis_stopped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Another program binds the port while Redis starts (the node binds early but listens
+    only once ready): the start-up unwinds, the Redis goes, and its lock with it."""
+    data_dir = tmp_path / "data"
+    with socket.socket() as rival:
+        rival.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        rival.bind(("127.0.0.1", 0))
+        port = rival.getsockname()[1]
+        started: list[int] = []
+
+        async def rival_listens(runtime: Runtime) -> None:
+            started.extend(processes_serving(data_dir))
+            rival.listen()
+
+        settings = Settings().with_overrides(
+            {"server": {"port": port}, "redis": {"data_dir": str(data_dir)}}
+        )
+        code = cli.run_node(settings, ready_hooks=(rival_listens,), announce=lambda s, url: url)
+    assert code == 2
+    assert len(started) == 1  # the embedded Redis was up when the port was taken
+    assert port_in_use_line(port) in capsys.readouterr().err
+    assert processes_serving(data_dir) == []
     # And the lock went with it: the next start is not refused.
     again = demo(tmp_path)
     try:
@@ -125,6 +169,32 @@ def test_a_start_up_that_fails_after_redis_started_leaves_no_server(tmp_path: Pa
     finally:
         again.signal(signal.SIGINT)
         assert again.wait() == 0
+
+
+def test_an_app_that_fails_to_start_exits_1_and_stops_its_redis(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """uvicorn exits the process when the app's start-up fails; the node unwinds instead."""
+
+    @contextlib.asynccontextmanager
+    async def failing_lifespan(app: Starlette) -> AsyncIterator[None]:
+        raise RuntimeError("the app cannot start")
+        yield
+
+    data_dir = tmp_path / "data"
+    redis_pids: list[int] = []
+
+    def failing_app(settings: Settings, *, runtime: Runtime) -> Starlette:
+        redis_pids.extend(processes_serving(data_dir))
+        return Starlette(lifespan=failing_lifespan)
+
+    monkeypatch.setattr(cli, "create_app", failing_app)
+    settings = Settings().with_overrides(
+        {"server": {"port": 0}, "redis": {"data_dir": str(data_dir)}}
+    )
+    assert cli.run_node(settings, ready_hooks=(), announce=lambda s, url: url) == 1
+    assert len(redis_pids) == 1  # the embedded Redis was up when the app failed
+    assert processes_serving(data_dir) == []
 
 
 def test_two_livecarts_on_one_data_dir_the_second_is_refused_clearly(tmp_path: Path) -> None:
@@ -213,9 +283,40 @@ def test_token_prints_a_token_that_verifies_with_the_configured_secret() -> None
     assert 7100 < claims.exp - time.time() <= 7200
 
 
-def test_token_uses_the_placeholder_secret_when_none_is_set() -> None:
-    result = run_cli("token", "--role", "viewer", "--sub", "bob")
+def test_token_with_demo_signs_with_the_placeholder_for_the_demo_node() -> None:
+    result = run_cli("token", "--demo", "--role", "viewer", "--sub", "bob")
+    assert result.returncode == 0, result.stderr
     assert verify_token(PLACEHOLDER_SECRET, result.stdout.strip()).sub == "bob"
+
+
+def test_token_with_demo_and_a_good_secret_signs_with_that_secret() -> None:
+    env = {"LIVECART_AUTH_SECRET": STRONG_SECRET}
+    result = run_cli("token", "--demo", "--role", "viewer", "--sub", "bob", env=env)
+    assert result.returncode == 0, result.stderr
+    assert verify_token(STRONG_SECRET, result.stdout.strip()).sub == "bob"
+
+
+def test_token_refuses_the_placeholder_secret_as_serve_does() -> None:
+    result = run_cli("token", "--role", "viewer", "--sub", "bob")
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.startswith(
+        "livecart: no token signed: auth.secret is the placeholder config.toml ships: "
+        "set LIVECART_AUTH_SECRET to at least 32 random bytes"
+    )
+    assert "add --demo" in result.stderr and result.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("demo_flag", [[], ["--demo"]])
+def test_token_refuses_a_short_secret_even_for_the_demo(demo_flag: list[str]) -> None:
+    env = {"LIVECART_AUTH_SECRET": "abcde"}
+    result = run_cli("token", *demo_flag, "--role", "viewer", "--sub", "bob", env=env)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr == (
+        "livecart: no token signed: auth.secret is 5 bytes, too short for HS256: set "
+        "LIVECART_AUTH_SECRET to at least 32 random bytes (e.g. `openssl rand -hex 32`)\n"
+    )
 
 
 @pytest.mark.parametrize(
@@ -230,21 +331,21 @@ def test_token_uses_the_placeholder_secret_when_none_is_set() -> None:
     ],
 )
 def test_token_refuses_bad_arguments_clearly(args: list[str], message: str) -> None:
-    result = run_cli("token", *args)
+    result = run_cli("token", *args, env={"LIVECART_AUTH_SECRET": STRONG_SECRET})
     assert result.returncode == 2
     assert message in result.stderr
     assert result.stdout == ""
 
 
 def test_parse_duration_accepts_the_usual_forms() -> None:
-    assert parse_duration("90") == 90
-    assert parse_duration("15m") == 900
-    assert parse_duration("2h") == 7200
-    assert parse_duration("1d") == 86400
-    assert parse_duration("1h30m") == 5400
+    assert cli.parse_duration("90") == 90
+    assert cli.parse_duration("15m") == 900
+    assert cli.parse_duration("2h") == 7200
+    assert cli.parse_duration("1d") == 86400
+    assert cli.parse_duration("1h30m") == 5400
     for bad in ("", "h", "2x", "-5", "0"):
         with pytest.raises(ValueError):
-            parse_duration(bad)
+            cli.parse_duration(bad)
 
 
 def test_config_prints_the_effective_settings_without_secrets() -> None:
@@ -254,3 +355,32 @@ def test_config_prints_the_effective_settings_without_secrets() -> None:
     assert result.returncode == 0
     assert "tick_ms = 33" in result.stdout
     assert STRONG_SECRET not in result.stdout and 'secret = "(set, not shown)"' in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://:pw-9f3k@db.example:6379/0", "redis://:***@db.example:6379/0"),
+        ("redis://app:pw-9f3k@db.example:6379/0", "redis://app:***@db.example:6379/0"),
+        ("rediss://db.example:6380/0?password=pw-9f3k", "rediss://db.example:6380/0?password=***"),
+        ("unix://:pw-9f3k@/run/redis.sock?db=2", "unix://:***@/run/redis.sock?db=2"),
+    ],
+)
+def test_config_shows_no_password_of_the_redis_url(url: str, shown: str) -> None:
+    result = run_cli("config", env={"LIVECART_REDIS_URL": url})
+    assert result.returncode == 0, result.stderr
+    assert "pw-9f3k" not in result.stdout
+    assert f'url = "{shown}"' in result.stdout
+
+
+def test_config_from_a_file_shows_no_password_in_any_url(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(
+        '[redis]\nurl = "redis://app:pw-9f3k@db.example:6379/0"\n'
+        '[server]\npublic_url = "https://preview:pw-9f3k@shop.example/live"\n'
+    )
+    result = run_cli("config", "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    assert "pw-9f3k" not in result.stdout
+    assert 'url = "redis://app:***@db.example:6379/0"' in result.stdout
+    assert 'public_url = "https://preview:***@shop.example/live"' in result.stdout

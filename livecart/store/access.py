@@ -22,9 +22,9 @@ from pathlib import Path
 
 from redis.asyncio import Redis
 
-from livecart.config import Settings
+from livecart.config import Settings, redact_url_secrets
 from livecart.errors import EmbeddedRedisError
-from livecart.runtime import redact_url, wait_for_redis
+from livecart.runtime import wait_for_redis
 from livecart.store.client import make_client
 from livecart.store.embedded import EmbeddedRedis, resolve_server_binary
 from livecart.store.scripts import Scripts
@@ -51,7 +51,7 @@ async def open_store(settings: Settings) -> AsyncIterator[Store]:
         if settings.embedded_redis:
             url, source = await _embedded_url(settings, stack)
         else:
-            url, source = settings.redis.url, f"Redis at {redact_url(settings.redis.url)}"
+            url, source = settings.redis.url, f"Redis at {redact_url_secrets(settings.redis.url)}"
         redis = make_client(url, settings.redis)
         stack.push_async_callback(redis.aclose)
         await wait_for_redis(redis, settings.redis.startup_timeout_s, source)
