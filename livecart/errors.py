@@ -103,6 +103,13 @@ class RateLimited(LivecartError):
     http_status = 429
 
 
+class PayloadTooLarge(LivecartError):
+    """The request body is larger than the endpoint takes; nothing was read past it."""
+
+    code = "too_large"
+    http_status = 413
+
+
 class UnsupportedMediaType(LivecartError):
     """The request body is not of the type the endpoint takes (WHIP/WHEP: application/sdp)."""
 

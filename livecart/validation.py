@@ -7,12 +7,28 @@ written (invariant 8: bad input gets a clear error and changes nothing).
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from livecart.errors import InvalidInput
 
 CURRENCY = re.compile(r"[A-Z]{3}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL_MULTILINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # keeps \t \n \r
+
+
+@contextmanager
+def within(path: str) -> Iterator[None]:
+    """Refusals raised inside name their field under ``path``: a lineup entry's bad
+    ``quantity`` is ``lineup[2].quantity``, not a top-level ``quantity``."""
+    try:
+        yield
+    except InvalidInput as exc:
+        if exc.field is not None and not exc.field.startswith(path):
+            exc.field = f"{path}.{exc.field}"
+            exc.message = f"{path}: {exc.message}"
+        raise
 
 
 def require_mapping(data: object, field: str) -> Mapping[str, Any]:
@@ -23,8 +39,20 @@ def require_mapping(data: object, field: str) -> Mapping[str, Any]:
     return data
 
 
-def text(data: Mapping[str, Any], field: str, *, max_len: int, default: str | None = None) -> str:
-    """A string of 1..max_len characters (0 allowed when a default is given)."""
+def text(
+    data: Mapping[str, Any],
+    field: str,
+    *,
+    max_len: int,
+    default: str | None = None,
+    multiline: bool = False,
+) -> str:
+    """A string of 1..max_len characters (0 allowed when a default is given).
+
+    Control characters (C0, DEL and C1) are refused: a title with a line break or an
+    escape breaks every page and log line it reaches. ``multiline`` text (a product's
+    description) may hold line breaks and tabs, nothing else.
+    """
     value = data.get(field, default)
     if value is None:
         raise InvalidInput(f"{field} is required", field=field)
@@ -34,9 +62,21 @@ def text(data: Mapping[str, Any], field: str, *, max_len: int, default: str | No
         raise InvalidInput(f"{field} must not be empty", field=field)
     if len(value) > max_len:
         raise InvalidInput(f"{field} is longer than {max_len} characters", field=field)
-    if any(ord(c) < 32 and c not in "\n\t" for c in value):
-        raise InvalidInput(f"{field} contains control characters", field=field)
+    check_no_control(value, field, multiline=multiline)
     return value
+
+
+def check_no_control(value: str, field: str, *, multiline: bool = False) -> None:
+    """Refuse C0, DEL and C1 control characters (line breaks and tabs too unless
+    ``multiline``: then ``\n``, ``\r\n`` and ``\t`` stay), naming the field and the
+    character found."""
+    found = (_CONTROL_MULTILINE if multiline else _CONTROL).search(value)
+    if found is not None:
+        rule = "only line breaks and tabs are allowed" if multiline else "it must be one line"
+        raise InvalidInput(
+            f"{field} contains a control character (U+{ord(found.group()):04X}); {rule}",
+            field=field,
+        )
 
 
 def whole(
@@ -70,12 +110,16 @@ def url(data: Mapping[str, Any], field: str, *, max_len: int = 2048) -> str:
     return value
 
 
-def refuse_unknown_fields(data: Mapping[str, Any], allowed: Collection[str], what: str) -> None:
+def refuse_unknown_fields(
+    data: Mapping[str, Any], allowed: Collection[str], what: str, *, path: str = ""
+) -> None:
     """Refuse a field the object does not have: a misspelt optional field (say
-    ``comission_bps``) must not be dropped silently and the default stored instead."""
+    ``comission_bps``) must not be dropped silently and the default stored instead.
+    ``path`` prefixes the field a nested object's refusal names (``lineup[2]``)."""
     for name in data:
         if name not in allowed:
+            shown = str(name)[:80]
             raise InvalidInput(
-                f"{what} has no field {str(name)[:80]!r}; its fields are {', '.join(allowed)}",
-                field=str(name)[:80],
+                f"{what} has no field {shown!r}; its fields are {', '.join(allowed)}",
+                field=f"{path}.{shown}" if path else shown,
             )

@@ -10,17 +10,22 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
-from livecart.api.edge import json_response, read_json, require_claims, runtime_of
+from livecart.api.edge import json_response, require_claims, runtime_of
+from livecart.api.endpoint import Body, endpoint
 from livecart.commerce import buyers
 from livecart.errors import NotFound
 
 MAX_PROFILE_BYTES = 8192
+PROFILE = Body(
+    "a buyer",
+    buyers.PROFILE_FIELDS,
+    lambda d, s: buyers.Profile.from_dict(d),
+    max_bytes=MAX_PROFILE_BYTES,
+)
 
 
-async def sign_up(request: Request) -> Response:
-    profile = buyers.Profile.from_dict(await read_json(request, MAX_PROFILE_BYTES))
+async def sign_up(request: Request, profile: buyers.Profile) -> Response:
     # Behind a proxy, uvicorn's proxy headers (trusted addresses only) set this.
     address = request.client.host if request.client else "unknown"
     created = await buyers.create_buyer(runtime_of(request), profile, address)
@@ -42,15 +47,14 @@ async def get_me(request: Request) -> Response:
     return json_response(stored.to_dict())
 
 
-async def put_me(request: Request) -> Response:
+async def put_me(request: Request, profile: buyers.Profile) -> Response:
     claims = require_claims(request)
-    profile = buyers.Profile.from_dict(await read_json(request, MAX_PROFILE_BYTES))
     stored, created = await buyers.put_profile(runtime_of(request).redis, claims.sub, profile)
     return json_response(stored.to_dict(), status=201 if created else 200)
 
 
 routes = [
-    Route("/api/buyers", sign_up, methods=["POST"]),
-    Route("/api/me", get_me, methods=["GET"]),
-    Route("/api/me", put_me, methods=["PUT"]),
+    endpoint("/api/buyers", "POST", sign_up, body=PROFILE),
+    endpoint("/api/me", "GET", get_me),
+    endpoint("/api/me", "PUT", put_me, body=PROFILE),
 ]

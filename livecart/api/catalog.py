@@ -11,27 +11,23 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
-from livecart.api.edge import (
-    json_response,
-    object_body,
-    page_args,
-    query_param,
-    read_body,
-    read_json,
-    require_admin,
-    runtime_of,
-)
+from livecart.api.edge import json_response, page_args, query_id, read_body, runtime_of
+from livecart.api.endpoint import RAW, Body, endpoint
 from livecart.commerce import catalog
-from livecart.commerce.catalog import Brand, Page, Product
+from livecart.commerce.catalog import BRAND_FIELDS, PRODUCT_FIELDS, Brand, Page, Product
 from livecart.commerce.catalog_import import (
     MAX_IMPORT_BYTES,
     format_for_content_type,
     import_file,
 )
 from livecart.errors import InvalidInput, NotFound
-from livecart.store.keys import check_id
+
+BRAND = Body("a brand", BRAND_FIELDS, lambda d, s: Brand.from_dict(d))
+PRODUCT = Body("a product", PRODUCT_FIELDS, lambda d, s: Product.from_dict(d))
+# A PUT's body may leave out the id the path names: decoded once the path's id is in.
+BRAND_PUT = Body("a brand", BRAND_FIELDS, lambda d, s: d)
+PRODUCT_PUT = Body("a product", PRODUCT_FIELDS, lambda d, s: d)
 
 
 def page_body(page: Page[Brand] | Page[Product]) -> dict[str, Any]:
@@ -51,33 +47,27 @@ def _id_in_body_matches(body: Mapping[str, Any], name: str, path_value: str) -> 
 # --- brands ---------------------------------------------------------------------------
 
 
-async def create_brand(request: Request) -> Response:
-    require_admin(request)
-    brand = Brand.from_dict(object_body(await read_json(request)))
+async def create_brand(request: Request, brand: Brand) -> Response:
     await catalog.create_brand(runtime_of(request).redis, brand)
     return json_response(brand.to_dict(), status=201)
 
 
 async def list_brands(request: Request) -> Response:
-    require_admin(request)
     after, limit = page_args(request)
     page = await catalog.brand_page(runtime_of(request).redis, after=after or "", limit=limit)
     return json_response(page_body(page))
 
 
 async def get_brand(request: Request) -> Response:
-    require_admin(request)
-    brand_id = check_id(request.path_params["brand_id"], "brand")
+    brand_id: str = request.path_params["brand_id"]
     brand = await catalog.get_brand(runtime_of(request).redis, brand_id)
     if brand is None:
         raise NotFound(f"brand {brand_id!r} does not exist", field="brand")
     return json_response(brand.to_dict())
 
 
-async def update_brand(request: Request) -> Response:
-    require_admin(request)
-    brand_id = check_id(request.path_params["brand_id"], "brand")
-    body = object_body(await read_json(request))
+async def update_brand(request: Request, body: Mapping[str, Any]) -> Response:
+    brand_id: str = request.path_params["brand_id"]
     _id_in_body_matches(body, "id", brand_id)
     brand = Brand.from_dict({**body, "id": brand_id})
     await catalog.update_brand(runtime_of(request).redis, brand)
@@ -85,8 +75,7 @@ async def update_brand(request: Request) -> Response:
 
 
 async def delete_brand(request: Request) -> Response:
-    require_admin(request)
-    brand_id = check_id(request.path_params["brand_id"], "brand")
+    brand_id: str = request.path_params["brand_id"]
     await catalog.delete_brand(runtime_of(request).redis, brand_id)
     return Response(status_code=204)
 
@@ -94,19 +83,15 @@ async def delete_brand(request: Request) -> Response:
 # --- products -------------------------------------------------------------------------
 
 
-async def create_product(request: Request) -> Response:
-    require_admin(request)
-    product = Product.from_dict(object_body(await read_json(request)))
+async def create_product(request: Request, product: Product) -> Response:
     await catalog.create_product(runtime_of(request).redis, product)
     return json_response(product.to_dict(), status=201)
 
 
 async def list_products(request: Request) -> Response:
-    require_admin(request)
-    brand_id = query_param(request, "brand")
-    if not brand_id:
+    brand_id = query_id(request, "brand")
+    if brand_id is None:
         raise InvalidInput("brand is required: GET /api/products?brand=BRAND", field="brand")
-    check_id(brand_id, "brand")
     after, limit = page_args(request)
     redis = runtime_of(request).redis
     if await catalog.get_brand(redis, brand_id) is None:
@@ -116,18 +101,15 @@ async def list_products(request: Request) -> Response:
 
 
 async def get_product(request: Request) -> Response:
-    require_admin(request)
-    sku = check_id(request.path_params["sku"], "sku")
+    sku: str = request.path_params["sku"]
     product = await catalog.get_product(runtime_of(request).redis, sku)
     if product is None:
         raise NotFound(f"product {sku!r} does not exist", field="sku")
     return json_response(product.to_dict())
 
 
-async def replace_product(request: Request) -> Response:
-    require_admin(request)
-    sku = check_id(request.path_params["sku"], "sku")
-    body = object_body(await read_json(request))
+async def replace_product(request: Request, body: Mapping[str, Any]) -> Response:
+    sku: str = request.path_params["sku"]
     _id_in_body_matches(body, "sku", sku)
     product = Product.from_dict({**body, "sku": sku})
     await catalog.replace_product(runtime_of(request).redis, product)
@@ -135,8 +117,7 @@ async def replace_product(request: Request) -> Response:
 
 
 async def delete_product(request: Request) -> Response:
-    require_admin(request)
-    sku = check_id(request.path_params["sku"], "sku")
+    sku: str = request.path_params["sku"]
     await catalog.delete_product(runtime_of(request).redis, sku)
     return Response(status_code=204)
 
@@ -145,23 +126,23 @@ async def delete_product(request: Request) -> Response:
 
 
 async def import_catalog(request: Request) -> Response:
-    require_admin(request)
     fmt = format_for_content_type(request.headers.get("content-type"))
     data = await read_body(request, MAX_IMPORT_BYTES)
     report = await import_file(runtime_of(request).redis, data, fmt)
     return json_response(report.to_dict())
 
 
+PAGE = ("after", "limit")
 routes = [
-    Route("/api/brands", create_brand, methods=["POST"]),
-    Route("/api/brands", list_brands, methods=["GET"]),
-    Route("/api/brands/{brand_id}", get_brand, methods=["GET"]),
-    Route("/api/brands/{brand_id}", update_brand, methods=["PUT"]),
-    Route("/api/brands/{brand_id}", delete_brand, methods=["DELETE"]),
-    Route("/api/products", create_product, methods=["POST"]),
-    Route("/api/products", list_products, methods=["GET"]),
-    Route("/api/products/{sku}", get_product, methods=["GET"]),
-    Route("/api/products/{sku}", replace_product, methods=["PUT"]),
-    Route("/api/products/{sku}", delete_product, methods=["DELETE"]),
-    Route("/api/catalog/import", import_catalog, methods=["POST"]),
+    endpoint("/api/brands", "POST", create_brand, body=BRAND, admin=True),
+    endpoint("/api/brands", "GET", list_brands, query=PAGE, admin=True),
+    endpoint("/api/brands/{brand_id}", "GET", get_brand, admin=True),
+    endpoint("/api/brands/{brand_id}", "PUT", update_brand, body=BRAND_PUT, admin=True),
+    endpoint("/api/brands/{brand_id}", "DELETE", delete_brand, admin=True),
+    endpoint("/api/products", "POST", create_product, body=PRODUCT, admin=True),
+    endpoint("/api/products", "GET", list_products, query=("brand", *PAGE), admin=True),
+    endpoint("/api/products/{sku}", "GET", get_product, admin=True),
+    endpoint("/api/products/{sku}", "PUT", replace_product, body=PRODUCT_PUT, admin=True),
+    endpoint("/api/products/{sku}", "DELETE", delete_product, admin=True),
+    endpoint("/api/catalog/import", "POST", import_catalog, body=RAW, admin=True),
 ]

@@ -9,13 +9,21 @@ from typing import Any
 
 import orjson
 from redis.exceptions import RedisError
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from livecart.api.pages import not_found_page
 from livecart.auth.api_key import HEADER, check_api_key
 from livecart.auth.roles import Action, authorize
 from livecart.auth.tokens import Claims, verify_token
-from livecart.errors import InvalidInput, LivecartError, TokenInvalid, TokenMissing
+from livecart.errors import (
+    InvalidInput,
+    LivecartError,
+    PayloadTooLarge,
+    TokenInvalid,
+    TokenMissing,
+)
 from livecart.paging import PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX
 from livecart.runtime import Runtime
 from livecart.store.keys import check_id
@@ -35,16 +43,16 @@ def json_response(body: Any, status: int = 200) -> Response:
 
 
 async def read_body(request: Request, max_bytes: int = MAX_BODY_BYTES) -> bytes:
-    """The raw body, refused (naming ``body``) as soon as it is larger than ``max_bytes``:
-    a client cannot make the node buffer more than that."""
+    """The raw body, refused (413 naming ``body``) as soon as it is larger than
+    ``max_bytes``: a client cannot make the node buffer more than that."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-        raise InvalidInput(f"the body is larger than {max_bytes} bytes", field="body")
+        raise PayloadTooLarge(f"the body is larger than {max_bytes} bytes", field="body")
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > max_bytes:
-            raise InvalidInput(f"the body is larger than {max_bytes} bytes", field="body")
+            raise PayloadTooLarge(f"the body is larger than {max_bytes} bytes", field="body")
     return bytes(body)
 
 
@@ -70,6 +78,13 @@ def query_param(request: Request, name: str) -> str | None:
     return values[0] if values else None
 
 
+def query_id(request: Request, name: str) -> str | None:
+    """An id given as a query parameter, or None when absent; ``?show=`` (present and
+    empty) is refused, not taken for "no filter"."""
+    raw = query_param(request, name)
+    return None if raw is None else check_id(raw, name)
+
+
 def query_whole(request: Request, name: str, *, lo: int, hi: int) -> int | None:
     """A whole-number query parameter in [lo, hi], or None when absent (``limit=`` with
     no value is malformed, not absent)."""
@@ -83,9 +98,7 @@ def query_whole(request: Request, name: str, *, lo: int, hi: int) -> int | None:
 
 def page_args(request: Request) -> tuple[str | None, int]:
     """``after`` (an id, or None for the first page) and ``limit`` (1..PAGE_LIMIT_MAX)."""
-    after = query_param(request, "after") or None
-    if after is not None:
-        check_id(after, "after")
+    after = query_id(request, "after")
     limit = query_whole(request, "limit", lo=1, hi=PAGE_LIMIT_MAX)
     return after, PAGE_LIMIT_DEFAULT if limit is None else limit
 
@@ -162,4 +175,47 @@ async def redis_error(request: Request, exc: Exception) -> Response:
     )
 
 
-EXCEPTION_HANDLERS = {LivecartError: livecart_error, RedisError: redis_error}
+# What Starlette itself refuses (no route, wrong method), in the API's shape.
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own refusals as JSON; a browser asking for a page that does not exist
+    gets the not-found page instead (the API and the hub paths always answer JSON)."""
+    assert isinstance(exc, HTTPException)
+    path = request.url.path
+    if (
+        exc.status_code == 404
+        and request.method in ("GET", "HEAD")
+        and "text/html" in request.headers.get("accept", "")
+        and not path.startswith(("/api/", "/ws/"))
+    ):
+        return not_found_page()
+    code = _HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
+    if exc.status_code == 404:
+        message = f"nothing here: {path[:200]} (see docs/api.md for the API's paths)"
+    elif exc.status_code == 405:
+        allowed = (exc.headers or {}).get("Allow", "")
+        message = f"{request.method} is not allowed on {path[:200]}; it takes {allowed}"
+    else:
+        message = exc.detail
+    return JSONResponse(
+        {"error": code, "message": message}, status_code=exc.status_code, headers=exc.headers
+    )
+
+
+async def internal_error(request: Request, exc: Exception) -> Response:
+    """A bug: the client gets the API's shape, the log gets the traceback (Starlette
+    re-raises after this response)."""
+    return JSONResponse(
+        {"error": "internal", "message": "livecart failed to answer this request (a bug)"},
+        status_code=500,
+    )
+
+
+EXCEPTION_HANDLERS = {
+    LivecartError: livecart_error,
+    RedisError: redis_error,
+    HTTPException: http_error,
+    Exception: internal_error,
+}

@@ -7,9 +7,9 @@ import asyncio
 from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from livecart.api.edge import json_response, runtime_of
+from livecart.api.endpoint import endpoint
 from livecart.metrics import CONTENT_TYPE
 
 READY_PING_TIMEOUT_S = 2.0
@@ -43,7 +43,7 @@ async def metrics(request: Request) -> Response:
 
 
 routes = [
-    Route("/healthz", healthz, methods=["GET"]),
-    Route("/readyz", readyz, methods=["GET"]),
-    Route("/metrics", metrics, methods=["GET"]),
+    endpoint("/healthz", "GET", healthz),
+    endpoint("/readyz", "GET", readyz),
+    endpoint("/metrics", "GET", metrics),
 ]

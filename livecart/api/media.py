@@ -12,6 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from livecart.api.edge import authorized, read_body, runtime_of
+from livecart.api.endpoint import RAW, endpoint
 from livecart.auth.roles import Action
 from livecart.errors import (
     Forbidden,
@@ -184,15 +185,17 @@ async def resource_patch(request: Request) -> Response:
     )
 
 
+# Offers are SDP, read by the handlers (RAW); preflights and PATCH answer as they are.
+SHOW = ("show",)
 routes = [
-    Route("/api/shows/{show}/whip", whip_publish, methods=["POST"]),
+    endpoint("/api/shows/{show}/whip", "POST", whip_publish, body=RAW, exists=SHOW),
     Route("/api/shows/{show}/whip", endpoint_options, methods=["OPTIONS"]),
-    Route("/api/shows/{show}/whip/{session}", whip_end, methods=["DELETE"]),
+    endpoint("/api/shows/{show}/whip/{session}", "DELETE", whip_end, exists=SHOW),
     Route("/api/shows/{show}/whip/{session}", resource_patch, methods=["PATCH"]),
     Route("/api/shows/{show}/whip/{session}", resource_options, methods=["OPTIONS"]),
-    Route("/api/shows/{show}/whep", whep_play, methods=["POST"]),
+    endpoint("/api/shows/{show}/whep", "POST", whep_play, body=RAW, exists=SHOW),
     Route("/api/shows/{show}/whep", endpoint_options, methods=["OPTIONS"]),
-    Route("/api/shows/{show}/whep/{session}", whep_end, methods=["DELETE"]),
+    endpoint("/api/shows/{show}/whep/{session}", "DELETE", whep_end, exists=SHOW),
     Route("/api/shows/{show}/whep/{session}", resource_patch, methods=["PATCH"]),
     Route("/api/shows/{show}/whep/{session}", resource_options, methods=["OPTIONS"]),
 ]

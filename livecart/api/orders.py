@@ -9,17 +9,18 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from livecart.api.edge import (
     claims_of,
     json_response,
     page_args,
+    query_id,
     query_whole,
     require_admin,
     require_claims,
     runtime_of,
 )
+from livecart.api.endpoint import endpoint
 from livecart.auth.api_key import HEADER
 from livecart.auth.tokens import Role
 from livecart.commerce.orders import (
@@ -30,8 +31,8 @@ from livecart.commerce.orders import (
     list_orders,
 )
 from livecart.commerce.projections import creator_earnings
-from livecart.errors import Forbidden, TokenMissing
-from livecart.store.keys import check_id
+from livecart.errors import Forbidden, NotFound, TokenMissing
+from livecart.store import keys
 
 
 def page_request(request: Request, *, time_range: bool = False) -> PageRequest:
@@ -46,17 +47,15 @@ def page_request(request: Request, *, time_range: bool = False) -> PageRequest:
 
 
 async def orders_list(request: Request) -> Response:
-    require_admin(request)
-    show = request.query_params.get("show") or None
-    if show is not None:
-        check_id(show, "show")
+    show = query_id(request, "show")
+    if show is not None and not await runtime_of(request).redis.exists(keys.show(show)):
+        raise NotFound(f"show {show!r} does not exist", field="show")
     page = page_request(request, time_range=True)
     return json_response(await list_orders(runtime_of(request).redis, page, show=show))
 
 
 async def order_get(request: Request) -> Response:
-    require_admin(request)
-    order_id = check_id(request.path_params["order_id"], "order")
+    order_id: str = request.path_params["order_id"]
     return json_response(await get_order(runtime_of(request).redis, order_id))
 
 
@@ -68,10 +67,9 @@ async def my_orders(request: Request) -> Response:
 
 async def earnings(request: Request) -> Response:
     """The merchant (API key) may read anyone's earnings; a creator, only their own."""
-    creator = request.path_params["creator_id"]
+    creator: str = request.path_params["creator_id"]
     if request.headers.get(HEADER) is not None:
         require_admin(request)
-        check_id(creator, "creator")
     else:
         claims = claims_of(request)
         if claims is None:
@@ -79,7 +77,6 @@ async def earnings(request: Request) -> Response:
                 "this endpoint needs the admin API key (X-API-Key) or the creator's token "
                 "(Authorization: Bearer)"
             )
-        check_id(creator, "creator")
         if claims.role is not Role.ADMIN and claims.sub != creator:
             raise Forbidden(
                 f"a token for {claims.sub!r} may not read the earnings of {creator!r}",
@@ -89,9 +86,16 @@ async def earnings(request: Request) -> Response:
     return json_response(await creator_earnings(runtime_of(request).redis, creator, page))
 
 
+PAGE = ("after", "limit")
 routes = [
-    Route("/api/orders", orders_list, methods=["GET"]),
-    Route("/api/orders/{order_id}", order_get, methods=["GET"]),
-    Route("/api/me/orders", my_orders, methods=["GET"]),
-    Route("/api/creators/{creator_id}/earnings", earnings, methods=["GET"]),
+    endpoint(
+        "/api/orders",
+        "GET",
+        orders_list,
+        query=("show", *PAGE, "since_ms", "until_ms"),
+        admin=True,
+    ),
+    endpoint("/api/orders/{order_id}", "GET", order_get, admin=True),
+    endpoint("/api/me/orders", "GET", my_orders, query=PAGE),
+    endpoint("/api/creators/{creator_id}/earnings", "GET", earnings, query=PAGE),
 ]

@@ -6,27 +6,67 @@ merchant with the API key. A refusal changes nothing.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from livecart import validation as v
-from livecart.api.edge import json_response, read_json, require_admin, runtime_of, staff_actor
+from livecart.api.edge import json_response, runtime_of, staff_actor
+from livecart.api.endpoint import Body, endpoint
 from livecart.auth.roles import Action
 from livecart.commerce import show_control
 from livecart.commerce.shows import MAX_ALLOCATION, NewShow, create_show, show_snapshot
+from livecart.config import Settings
 from livecart.errors import InvalidInput
 from livecart.store.keys import check_id
 
 
+@dataclass(frozen=True)
+class LineupAdd:
+    sku: str
+    quantity: int
+
+    @classmethod
+    def decode(cls, d: Mapping[str, Any], settings: Settings) -> LineupAdd:
+        return cls(
+            sku=check_id(d.get("sku"), "sku"),
+            quantity=v.whole(d, "quantity", lo=1, hi=MAX_ALLOCATION),
+        )
+
+
+def _delta(d: Mapping[str, Any], settings: Settings) -> int:
+    delta = v.whole(d, "delta", lo=-MAX_ALLOCATION, hi=MAX_ALLOCATION)
+    if delta == 0:
+        raise InvalidInput("delta must not be zero", field="delta")
+    return delta
+
+
+NEW_SHOW = Body("a show", NewShow.FIELDS, lambda d, s: NewShow.from_dict(d))
+LINEUP_ADD = Body("a lineup entry", ("sku", "quantity"), LineupAdd.decode)
+STOCK_CHANGE = Body("a stock change", ("delta",), _delta)
+SALES_CHANGE = Body(
+    "a sales change",
+    show_control.SalesChange.FIELDS,
+    lambda d, s: show_control.SalesChange.from_dict(d),
+)
+PIN = Body("a pin", ("sku",), lambda d, s: check_id(d.get("sku"), "sku"))
+FLASH_SALE = Body(
+    "a flash sale",
+    show_control.FlashSale.FIELDS,
+    lambda d, s: show_control.FlashSale.from_dict(d, max_quantity=s.checkout.max_quantity),
+)
+
+
 def _show(request: Request) -> str:
-    return check_id(request.path_params["show"], "show")
+    show: str = request.path_params["show"]  # checked by the endpoint
+    return show
 
 
-async def create(request: Request) -> Response:
-    require_admin(request)
+async def create(request: Request, new: NewShow) -> Response:
     runtime = runtime_of(request)
-    new = NewShow.from_dict(await read_json(request))
     created = await create_show(
         runtime.redis,
         runtime.scripts,
@@ -37,32 +77,22 @@ async def create(request: Request) -> Response:
     return json_response(snapshot, status=201 if created.created else 200)
 
 
-async def add_to_lineup(request: Request) -> Response:
-    require_admin(request)
+async def add_to_lineup(request: Request, entry: LineupAdd) -> Response:
     show = _show(request)
-    body = v.require_mapping(await read_json(request), "body")
-    sku = check_id(body.get("sku"), "sku")
-    quantity = v.whole(body, "quantity", lo=1, hi=MAX_ALLOCATION)
     runtime = runtime_of(request)
-    await show_control.add_to_lineup(runtime, show, sku, quantity)
+    await show_control.add_to_lineup(runtime, show, entry.sku, entry.quantity)
     return json_response(await show_snapshot(runtime.redis, show), status=201)
 
 
 async def stock(request: Request) -> Response:
-    require_admin(request)
     return json_response(
         {"stock": await show_control.stock_report(runtime_of(request), _show(request))}
     )
 
 
-async def adjust_stock(request: Request) -> Response:
-    require_admin(request)
+async def adjust_stock(request: Request, delta: int) -> Response:
     show = _show(request)
-    sku = check_id(request.path_params["sku"], "sku")
-    body = v.require_mapping(await read_json(request), "body")
-    delta = v.whole(body, "delta", lo=-MAX_ALLOCATION, hi=MAX_ALLOCATION)
-    if delta == 0:
-        raise InvalidInput("delta must not be zero", field="delta")
+    sku: str = request.path_params["sku"]
     result = await show_control.adjust_stock(runtime_of(request), show, sku, delta)
     return json_response({"sku": sku, **result})
 
@@ -81,19 +111,16 @@ async def end(request: Request) -> Response:
     return json_response({"state": "ended", "changed": changed})
 
 
-async def sales(request: Request) -> Response:
+async def sales(request: Request, change: show_control.SalesChange) -> Response:
     show = _show(request)
     actor = staff_actor(request, Action.PAUSE_SALES, show)
-    change = show_control.SalesChange.from_dict(await read_json(request))
     changed = await show_control.set_sales(runtime_of(request), show, change, actor=actor)
     return json_response({"sales": "paused" if change.paused else "open", "changed": changed})
 
 
-async def pin(request: Request) -> Response:
+async def pin(request: Request, sku: str) -> Response:
     show = _show(request)
     staff_actor(request, Action.PIN, show)
-    body = v.require_mapping(await read_json(request), "body")
-    sku = check_id(body.get("sku"), "sku")
     changed = await show_control.pin_product(runtime_of(request), show, sku)
     return json_response({"pinned": sku, "changed": changed})
 
@@ -105,14 +132,12 @@ async def unpin(request: Request) -> Response:
     return json_response({"pinned": None, "changed": changed})
 
 
-async def start_flash(request: Request) -> Response:
+async def start_flash(request: Request, sale: show_control.FlashSale) -> Response:
     show = _show(request)
     staff_actor(request, Action.FLASH_SALE, show)
-    runtime = runtime_of(request)
-    sale = show_control.FlashSale.from_dict(
-        await read_json(request), max_quantity=runtime.settings.checkout.max_quantity
+    return json_response(
+        await show_control.start_flash_sale(runtime_of(request), show, sale), status=201
     )
-    return json_response(await show_control.start_flash_sale(runtime, show, sale), status=201)
 
 
 async def end_flash(request: Request) -> Response:
@@ -122,16 +147,26 @@ async def end_flash(request: Request) -> Response:
     return json_response({"changed": changed})
 
 
+SHOW = ("show",)
 routes = [
-    Route("/api/shows", create, methods=["POST"]),
-    Route("/api/shows/{show}/lineup", add_to_lineup, methods=["POST"]),
-    Route("/api/shows/{show}/stock", stock, methods=["GET"]),
-    Route("/api/shows/{show}/stock/{sku}", adjust_stock, methods=["POST"]),
-    Route("/api/shows/{show}/start", start, methods=["POST"]),
-    Route("/api/shows/{show}/end", end, methods=["POST"]),
-    Route("/api/shows/{show}/sales", sales, methods=["POST"]),
-    Route("/api/shows/{show}/pin", pin, methods=["PUT"]),
-    Route("/api/shows/{show}/pin", unpin, methods=["DELETE"]),
-    Route("/api/shows/{show}/flash", start_flash, methods=["POST"]),
-    Route("/api/shows/{show}/flash", end_flash, methods=["DELETE"]),
+    endpoint("/api/shows", "POST", create, body=NEW_SHOW, admin=True),
+    endpoint(
+        "/api/shows/{show}/lineup", "POST", add_to_lineup, body=LINEUP_ADD, exists=SHOW, admin=True
+    ),
+    endpoint("/api/shows/{show}/stock", "GET", stock, exists=SHOW, admin=True),
+    endpoint(
+        "/api/shows/{show}/stock/{sku}",
+        "POST",
+        adjust_stock,
+        body=STOCK_CHANGE,
+        exists=SHOW,
+        admin=True,
+    ),
+    endpoint("/api/shows/{show}/start", "POST", start, exists=SHOW),
+    endpoint("/api/shows/{show}/end", "POST", end, exists=SHOW),
+    endpoint("/api/shows/{show}/sales", "POST", sales, body=SALES_CHANGE, exists=SHOW),
+    endpoint("/api/shows/{show}/pin", "PUT", pin, body=PIN, exists=SHOW),
+    endpoint("/api/shows/{show}/pin", "DELETE", unpin, exists=SHOW),
+    endpoint("/api/shows/{show}/flash", "POST", start_flash, body=FLASH_SALE, exists=SHOW),
+    endpoint("/api/shows/{show}/flash", "DELETE", end_flash, exists=SHOW),
 ]

@@ -3,13 +3,16 @@ state, and the dead letters with their redelivery. All take the admin API key.""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
-from livecart.api.edge import json_response, object_body, read_json, require_admin, runtime_of
+from livecart.api.edge import json_response, runtime_of
+from livecart.api.endpoint import Body, endpoint
 from livecart.api.orders import page_request
-from livecart.commerce.catalog import get_brand
 from livecart.commerce.webhooks import (
     Endpoint,
     delete_endpoint,
@@ -21,15 +24,29 @@ from livecart.commerce.webhooks import (
     put_endpoint,
     redeliver,
 )
+from livecart.config import Settings
 from livecart.errors import InvalidInput, NotFound
-from livecart.store.keys import check_id
 
 
-async def _known_brand(request: Request) -> str:
-    brand_id = check_id(request.path_params["brand_id"], "brand")
-    if await get_brand(runtime_of(request).redis, brand_id) is None:
-        raise NotFound(f"brand {brand_id!r} does not exist", field="brand")
-    return brand_id
+@dataclass(frozen=True)
+class EndpointChange:
+    url: str
+    rotate_secret: bool
+
+    @classmethod
+    def decode(cls, d: Mapping[str, Any], settings: Settings) -> EndpointChange:
+        rotate = d.get("rotate_secret", False)
+        if not isinstance(rotate, bool):
+            raise InvalidInput("rotate_secret must be true or false", field="rotate_secret")
+        return cls(url=endpoint_url(d), rotate_secret=rotate)
+
+
+ENDPOINT_CHANGE = Body("a webhook endpoint", ("url", "rotate_secret"), EndpointChange.decode)
+
+
+def _brand(request: Request) -> str:
+    brand: str = request.path_params["brand_id"]  # checked, and known, by the endpoint
+    return brand
 
 
 def _shown(brand_id: str, endpoint: Endpoint) -> dict[str, object]:
@@ -41,23 +58,16 @@ def _shown(brand_id: str, endpoint: Endpoint) -> dict[str, object]:
     }
 
 
-async def put_webhook(request: Request) -> Response:
-    require_admin(request)
-    brand_id = await _known_brand(request)
-    body = object_body(await read_json(request))
-    url = endpoint_url(body)
-    rotate = body.get("rotate_secret", False)
-    if not isinstance(rotate, bool):
-        raise InvalidInput("rotate_secret must be true or false", field="rotate_secret")
-    endpoint, created = await put_endpoint(
-        runtime_of(request).redis, brand_id, url, rotate_secret=rotate
+async def put_webhook(request: Request, change: EndpointChange) -> Response:
+    brand_id = _brand(request)
+    stored, created = await put_endpoint(
+        runtime_of(request).redis, brand_id, change.url, rotate_secret=change.rotate_secret
     )
-    return json_response(_shown(brand_id, endpoint), status=201 if created else 200)
+    return json_response(_shown(brand_id, stored), status=201 if created else 200)
 
 
 async def get_webhook(request: Request) -> Response:
-    require_admin(request)
-    brand_id = await _known_brand(request)
+    brand_id = _brand(request)
     endpoint = await get_endpoint(runtime_of(request).redis, brand_id)
     if endpoint is None:
         raise NotFound(f"brand {brand_id!r} has no webhook endpoint", field="webhook")
@@ -65,46 +75,57 @@ async def get_webhook(request: Request) -> Response:
 
 
 async def delete_webhook(request: Request) -> Response:
-    require_admin(request)
-    brand_id = await _known_brand(request)
+    brand_id = _brand(request)
     if not await delete_endpoint(runtime_of(request).redis, brand_id):
         raise NotFound(f"brand {brand_id!r} has no webhook endpoint", field="webhook")
     return Response(status_code=204)
 
 
 async def brand_deliveries(request: Request) -> Response:
-    require_admin(request)
-    brand_id = await _known_brand(request)
+    brand_id = _brand(request)
     page = page_request(request)
     return json_response(await list_brand_deliveries(runtime_of(request).redis, brand_id, page))
 
 
 async def dead_letters(request: Request) -> Response:
-    require_admin(request)
     page = page_request(request)
     return json_response(await list_dead(runtime_of(request).redis, page))
 
 
 async def redeliver_dead(request: Request) -> Response:
-    require_admin(request)
-    delivery_id = check_id(request.path_params["delivery_id"], "webhook")
+    delivery_id: str = request.path_params["delivery_id"]
     delivery = await redeliver(runtime_of(request).redis, delivery_id)
     return json_response(delivery.public(), status=202)
 
 
 async def delivery_state(request: Request) -> Response:
-    require_admin(request)
-    delivery_id = check_id(request.path_params["delivery_id"], "webhook")
+    delivery_id: str = request.path_params["delivery_id"]
     delivery = await get_delivery(runtime_of(request).redis, delivery_id)
     return json_response(delivery.public())
 
 
+BRAND = ("brand",)
+PAGE = ("after", "limit")
 routes = [
-    Route("/api/brands/{brand_id}/webhook", put_webhook, methods=["PUT"]),
-    Route("/api/brands/{brand_id}/webhook", get_webhook, methods=["GET"]),
-    Route("/api/brands/{brand_id}/webhook", delete_webhook, methods=["DELETE"]),
-    Route("/api/brands/{brand_id}/webhook/deliveries", brand_deliveries, methods=["GET"]),
-    Route("/api/webhooks/dead", dead_letters, methods=["GET"]),
-    Route("/api/webhooks/dead/{delivery_id}/redeliver", redeliver_dead, methods=["POST"]),
-    Route("/api/webhooks/{delivery_id}", delivery_state, methods=["GET"]),
+    endpoint(
+        "/api/brands/{brand_id}/webhook",
+        "PUT",
+        put_webhook,
+        body=ENDPOINT_CHANGE,
+        exists=BRAND,
+        admin=True,
+    ),
+    endpoint("/api/brands/{brand_id}/webhook", "GET", get_webhook, exists=BRAND, admin=True),
+    endpoint("/api/brands/{brand_id}/webhook", "DELETE", delete_webhook, exists=BRAND, admin=True),
+    endpoint(
+        "/api/brands/{brand_id}/webhook/deliveries",
+        "GET",
+        brand_deliveries,
+        query=PAGE,
+        exists=BRAND,
+        admin=True,
+    ),
+    endpoint("/api/webhooks/dead", "GET", dead_letters, query=PAGE, admin=True),
+    endpoint("/api/webhooks/dead/{delivery_id}/redeliver", "POST", redeliver_dead, admin=True),
+    endpoint("/api/webhooks/{delivery_id}", "GET", delivery_state, admin=True),
 ]

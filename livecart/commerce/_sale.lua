@@ -9,6 +9,7 @@
 -- KEYS[4]  held hash          KEYS[10] flash bought hash   KEYS[16] orders zset
 -- KEYS[5]  sold hash          KEYS[11] event stream        KEYS[17] order key
 -- KEYS[6]  holds hash         KEYS[12] refs hash           KEYS[18] outbox stream
+--                                                          KEYS[19] bans set (hub)
 --
 -- Invariant kept by every script: for each sku, stock + held + sold == allocated, and
 -- stock >= 0. Only take() and give_back() move units between stock and held.
@@ -20,7 +21,7 @@ local K = {
   holds = KEYS[6], expiry = KEYS[7], bought = KEYS[8], flash = KEYS[9],
   flash_bought = KEYS[10], events = KEYS[11], refs = KEYS[12], idem = KEYS[13],
   cart = KEYS[14], allocated = KEYS[15], orders = KEYS[16], order = KEYS[17],
-  outbox = KEYS[18],
+  outbox = KEYS[18], bans = KEYS[19],
 }
 
 local function now_ms()
@@ -44,10 +45,15 @@ local function emit_stock(maxlen, sku)
   emit(maxlen, 'stock', cjson.encode({sku = sku, stock = hget_number(K.stock, sku)}))
 end
 
--- nil when the show sells now, else the refusal code.
-local function sales_gate()
+-- nil when the show sells to this buyer now, else the refusal code. A ban (the set the
+-- hub's ban.lua writes) comes right after the show's existence: it is about the buyer
+-- and outlasts a pause or the show's state, so it is what a banned buyer hears. Every
+-- way of taking units (reserve, cart_add, checkout_cart) passes through here, in the
+-- same atomic step as the take, so a ban cannot be raced.
+local function sales_gate(buyer)
   local state = redis.call('HMGET', K.show, 'state', 'sales')
   if not state[1] then return 'not_found' end
+  if redis.call('SISMEMBER', K.bans, buyer) == 1 then return 'banned' end
   if state[1] ~= 'live' then return 'not_live' end
   if state[2] == 'paused' then return 'sales_paused' end
   return nil

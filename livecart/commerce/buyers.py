@@ -134,8 +134,7 @@ def _line(
         raise InvalidInput(f"{field} must not be empty", field=field)
     if len(value) > max_len:
         raise InvalidInput(f"{field} is longer than {max_len} characters", field=field)
-    if any(ord(c) < 32 or ord(c) == 127 for c in value):
-        raise InvalidInput(f"{field} must be one line without control characters", field=field)
+    v.check_no_control(value, field)
     return value
 
 

@@ -1,6 +1,7 @@
 -- cart_add.lua: put units of a product in the buyer's cart. The units are held (taken
 -- from stock, with the same checks as a tap on Buy) until the cart is checked out,
--- emptied, or left untouched for the cart hold time.
+-- emptied, or left untouched for the cart hold time. A buyer banned from the show is
+-- refused ('banned') and nothing is written.
 --
 -- KEYS: the sale keys, see _sale.lua (KEYS[14]: the buyer's cart pointer)
 -- ARGV[1]  buyer id
@@ -20,7 +21,7 @@ local buyer, new_id, cart_ms = ARGV[1], ARGV[2], tonumber(ARGV[3]) * 1000
 local max_lines, max_units, maxlen = tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
 local sku, qty, expected = ARGV[9], tonumber(ARGV[10]), tonumber(ARGV[11])
 
-local gate = sales_gate()
+local gate = sales_gate(buyer)
 if gate then return {'refused', gate, sku} end
 local now = now_ms()
 local code, info = decide_line(buyer, sku, qty, expected, now)

@@ -15,6 +15,8 @@
 local buyer, sku, qty, cart_ms, maxlen =
   ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]) * 1000, ARGV[5]
 
+-- A sku the show does not sell names nothing: 404, not "not in your cart".
+if redis.call('HEXISTS', K.lineup, sku) == 0 then return {'refused', 'unknown_sku', sku} end
 local cart_id = redis.call('GET', K.cart)
 local hold = cart_id and load_hold(cart_id)
 if not hold then return {'refused', 'cart_empty', sku} end

@@ -88,7 +88,9 @@ class Product:
             title=v.text(d, "title", max_len=MAX_TITLE_CHARS),
             price=v.whole(d, "price", lo=1, hi=MAX_PRICE_MINOR),
             currency=v.currency(d, "currency"),
-            description=v.text(d, "description", max_len=MAX_DESCRIPTION_CHARS, default=""),
+            description=v.text(
+                d, "description", max_len=MAX_DESCRIPTION_CHARS, default="", multiline=True
+            ),
             image_url=v.url(d, "image_url"),
             commission_bps=v.whole(d, "commission_bps", lo=0, hi=MAX_COMMISSION_BPS, default=0),
             per_user_limit=v.whole(d, "per_user_limit", lo=0, hi=MAX_PER_USER_LIMIT, default=0),

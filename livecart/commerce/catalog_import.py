@@ -38,7 +38,7 @@ from livecart.commerce.catalog import (
     Product,
     put_products,
 )
-from livecart.errors import InvalidInput, LivecartError
+from livecart.errors import InvalidInput, LivecartError, UnsupportedMediaType
 from livecart.store import keys
 
 MAX_IMPORT_BYTES = 10 * 1024 * 1024
@@ -120,7 +120,7 @@ def format_for_path(path: str | PurePath) -> ImportFormat:
 def format_for_content_type(content_type: str | None) -> ImportFormat:
     """``application/json`` or ``text/csv`` (UTF-8; a charset parameter may say so)."""
     if not content_type:
-        raise InvalidInput(
+        raise UnsupportedMediaType(
             "the Content-Type header is required: application/json or text/csv",
             field="content-type",
         )
@@ -128,7 +128,7 @@ def format_for_content_type(content_type: str | None) -> ImportFormat:
     for param in params:
         name, _, value = param.partition("=")
         if name.strip() == "charset" and value.strip().strip('"') not in ("utf-8", "utf8"):
-            raise InvalidInput(
+            raise UnsupportedMediaType(
                 f"charset {value.strip()!r} is not supported: send the file as UTF-8",
                 field="content-type",
             )
@@ -136,7 +136,7 @@ def format_for_content_type(content_type: str | None) -> ImportFormat:
         return ImportFormat.JSON
     if media_type == "text/csv":
         return ImportFormat.CSV
-    raise InvalidInput(
+    raise UnsupportedMediaType(
         f"Content-Type {media_type!r} is not an import format: use application/json or text/csv",
         field="content-type",
     )

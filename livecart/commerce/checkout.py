@@ -22,7 +22,7 @@ import logging
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 from redis.exceptions import RedisError
@@ -44,6 +44,7 @@ REFUSALS = frozenset(
         "sold_out",
         "limit_reached",
         "sales_paused",
+        "banned",  # the buyer was banned from the show by its moderation
         "not_live",
         "not_in_lineup",
         "flash_ended",
@@ -85,6 +86,8 @@ class Outcome:
 
 @dataclass(frozen=True)
 class BuyRequest:
+    FIELDS: ClassVar[tuple[str, ...]] = ("sku", "quantity", "idempotency_key", "price", "ref")
+
     sku: str
     quantity: int
     idempotency_key: str
@@ -381,6 +384,8 @@ async def _known_creator(runtime: Runtime, ref: str | None) -> str | None:
 
 @dataclass(frozen=True)
 class CartAdd:
+    FIELDS: ClassVar[tuple[str, ...]] = ("sku", "quantity", "price", "ref")
+
     sku: str
     quantity: int
     ref: str | None = None
@@ -453,6 +458,10 @@ def _cart_reply(show: str, reply: list[Any]) -> dict[str, Any]:
         code, sku = reply[1], reply[2]
         if code == "not_found":
             raise NotFound(f"show {show!r} does not exist", field="show")
+        if code == "unknown_sku":
+            raise NotFound(f"show {show!r} does not sell {sku!r}", field="sku")
+        if code == "banned":  # about the buyer, not the line
+            raise CartRefused("you were banned from this show; you cannot buy in it", code=code)
         raise CartRefused(f"{code.replace('_', ' ')}: {sku}", field="sku", code=code)
     return cart_view(orjson.loads(reply[1]) if reply[1] else None)
 

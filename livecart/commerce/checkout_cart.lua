@@ -1,8 +1,9 @@
 -- checkout_cart.lua: check the cart out, all or nothing. Its units are already held;
 -- this checks again what may have changed since they were added (the show is still
--- live, sales are open, every flash-priced line's sale is still on), then turns the
--- cart into a checkout hold that the payment confirms or releases. A refusal changes
--- nothing (the cart stays as it was) and names the line.
+-- live, sales are open, the buyer is not banned from it, every flash-priced line's sale
+-- is still on), then turns the cart into a checkout hold that the payment confirms or
+-- releases. A refusal changes nothing (the cart stays as it was, and expires as usual)
+-- and names the line when it is about one.
 --
 -- KEYS: the sale keys, see _sale.lua (KEYS[13]: this checkout's idempotency key,
 --       KEYS[14]: the buyer's cart pointer)
@@ -26,7 +27,7 @@ local function refuse(code, sku)
   return refuse_and_remember(fingerprint, ttl, code, sku)
 end
 
-local gate = sales_gate()
+local gate = sales_gate(buyer)
 if gate then return refuse(gate, '') end
 local cart_id = redis.call('GET', K.cart)
 local hold = cart_id and load_hold(cart_id)

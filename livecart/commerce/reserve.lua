@@ -2,7 +2,8 @@
 -- show is live, sales are open, the product is in the lineup, the flash-sale window and
 -- price hold, the per-buyer limits allow it and the stock is there; then holds the units
 -- and remembers the outcome under the buyer's idempotency key. A retry with the same key
--- gets the first outcome back; the same key with other parameters is a conflict.
+-- gets the first outcome back; the same key with other parameters is a conflict. A buyer
+-- banned from the show is refused ('banned'), remembered like any refusal.
 --
 -- KEYS: the sale keys, see _sale.lua (KEYS[13]: this buy's idempotency key)
 -- ARGV[1]  buyer id
@@ -31,7 +32,7 @@ local function refuse(code)
   return refuse_and_remember(fingerprint, ttl, code, sku)
 end
 
-local gate = sales_gate()
+local gate = sales_gate(buyer)
 if gate then return refuse(gate) end
 local now = now_ms()
 local code, line = decide_line(buyer, sku, qty, expected, now)

@@ -38,4 +38,5 @@ def sale_keys(
         keys.show_orders(show),
         keys.show_order(show, order_id) if order_id is not None else unused,
         keys.show_outbox(show),
+        keys.show_bans(show),  # read only: the hub's moderation writes it
     ]

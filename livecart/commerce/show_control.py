@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 
@@ -68,6 +68,8 @@ async def end_show(runtime: Runtime, show: str) -> bool:
 
 @dataclass(frozen=True)
 class SalesChange:
+    FIELDS: ClassVar[tuple[str, ...]] = ("state", "reason")
+
     paused: bool
     reason: str
 
@@ -97,6 +99,15 @@ async def pin_product(runtime: Runtime, show: str, sku: str | None) -> bool:
 
 @dataclass(frozen=True)
 class FlashSale:
+    FIELDS: ClassVar[tuple[str, ...]] = (
+        "sku",
+        "price",
+        "quantity",
+        "per_buyer_limit",
+        "countdown_s",
+        "duration_s",
+    )
+
     sku: str
     price: int
     quantity: int

@@ -8,7 +8,7 @@ the show reads only the show's own keys (invariant 6).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 from redis.asyncio import Redis
@@ -32,8 +32,20 @@ class LineupEntry:
     quantity: int
 
 
+LINEUP_ENTRY_FIELDS = ("sku", "quantity")
+
+
 @dataclass(frozen=True)
 class NewShow:
+    FIELDS: ClassVar[tuple[str, ...]] = (
+        "id",
+        "title",
+        "creator",
+        "brand",
+        "lineup",
+        "scheduled_at_ms",
+    )
+
     id: str
     title: str
     creator: str
@@ -53,11 +65,15 @@ class NewShow:
         seen: set[str] = set()
         for i, item in enumerate(raw_lineup):
             entry = v.require_mapping(item, f"lineup[{i}]")
+            v.refuse_unknown_fields(
+                entry, LINEUP_ENTRY_FIELDS, "a lineup entry", path=f"lineup[{i}]"
+            )
             sku = keys.check_id(entry.get("sku"), f"lineup[{i}].sku")
             if sku in seen:
                 raise InvalidInput(f"sku {sku!r} is in the lineup twice", field=f"lineup[{i}].sku")
             seen.add(sku)
-            quantity = v.whole(entry, "quantity", lo=1, hi=MAX_ALLOCATION)
+            with v.within(f"lineup[{i}]"):
+                quantity = v.whole(entry, "quantity", lo=1, hi=MAX_ALLOCATION)
             lineup.append(LineupEntry(sku=sku, quantity=quantity))
         scheduled = d.get("scheduled_at_ms")
         if scheduled is not None:

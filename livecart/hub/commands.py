@@ -213,7 +213,7 @@ HANDLERS: dict[str, Command] = {
     "ping": Command(Action.WATCH, _fields(), _ping),
     "buy": Command(
         Action.BUY,
-        _fields("sku", "quantity", "idempotency_key", "price", "ref"),
+        _fields(*checkout.BuyRequest.FIELDS),
         _buy,
         limit="buy",
         reply="order",
@@ -221,9 +221,7 @@ HANDLERS: dict[str, Command] = {
     "checkout": Command(
         Action.BUY, _fields("idempotency_key"), _checkout, limit="buy", reply="order"
     ),
-    "cart_add": Command(
-        Action.BUY, _fields("sku", "quantity", "price", "ref"), _cart_add, limit="buy"
-    ),
+    "cart_add": Command(Action.BUY, _fields(*checkout.CartAdd.FIELDS), _cart_add, limit="buy"),
     "cart_remove": Command(Action.BUY, _fields("sku", "quantity"), _cart_remove, limit="buy"),
     "cart_view": Command(Action.BUY, _fields(), _cart_view, limit="buy"),
     "chat": Command(Action.CHAT, _fields("text"), _chat, limit="chat"),
@@ -232,7 +230,7 @@ HANDLERS: dict[str, Command] = {
     "unpin": Command(Action.UNPIN, _fields(), _unpin),
     "flash_start": Command(
         Action.FLASH_SALE,
-        _fields("sku", "price", "quantity", "per_buyer_limit", "countdown_s", "duration_s"),
+        _fields(*show_control.FlashSale.FIELDS),
         _flash_start,
     ),
     "flash_stop": Command(Action.FLASH_SALE, _fields(), _flash_stop),

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qs, unquote
 
@@ -45,7 +46,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("livecart.hub")
 
 CLOSE_TIMEOUT_S = 3.0  # a peer that does not finish the closing handshake is cut off
-MAX_IN_FLIGHT = 16  # client messages of one socket being handled at once
+MAX_IN_FLIGHT = 16  # client messages of one socket being handled (or kept for the hello)
 STAFF_ROLES = frozenset({Role.STREAMER, Role.MODERATOR, Role.ADMIN})
 
 
@@ -74,7 +75,11 @@ class HubConnection(asyncio.Protocol):
         self.last_seen = time.monotonic()
         self.joined: asyncio.Future[None] = self.loop.create_future()
         self._fragments: list[bytes] = []
-        self._tasks: set[asyncio.Task[None]] = set()
+        # Messages that came before the hello, with the rate's verdict at arrival: the
+        # hub answers nothing before the hello. None once they have been handled.
+        self._early: list[tuple[str, float]] | None = []
+        self._joining: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()  # client messages being handled
         self._timers: list[asyncio.TimerHandle] = []
         now = time.monotonic()
         rate = hub.settings.hub.messages_per_s if hub is not None else 1.0
@@ -118,6 +123,9 @@ class HubConnection(asyncio.Protocol):
             timer.cancel()
         for task in self._tasks:
             task.cancel()
+        if self._joining is not None:
+            self._joining.cancel()
+        self._early = None
         if not self.joined.done():
             self.joined.cancel()
 
@@ -153,10 +161,7 @@ class HubConnection(asyncio.Protocol):
         self.write(message_frame(message))
 
     def send_error(self, exc: LivecartError, *, req: str | int | None, kind: str | None) -> None:
-        body = exc.to_dict()
-        code, message = body.pop("error"), body.pop("message")
-        field = body.pop("field", None)
-        self.send(error_message(code, message, req=req, kind=kind, field=field, extra=body))
+        self.send(_error_reply(exc, req=req, kind=kind))
 
     def deliver_behind(self, frame: bytes, coalescable: bool) -> bool:
         """A room's frame for a socket whose unsent bytes passed the soft limit: skip what
@@ -253,9 +258,7 @@ class HubConnection(asyncio.Protocol):
         self.is_staff = claims is not None and claims.role in STAFF_ROLES
 
     def start_session(self, last: str | None, epoch: str | None) -> None:
-        task = asyncio.ensure_future(self._join(last, epoch))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._joining = asyncio.ensure_future(self._join(last, epoch))
 
     async def _join(self, last: str | None, epoch: str | None) -> None:
         hub = self.hub
@@ -276,9 +279,22 @@ class HubConnection(asyncio.Protocol):
             hub.stats.joins["ok"] += 1
             if not self.joined.done():
                 self.joined.set_result(None)
+            # No await since the hello was written: nothing can come between it and these.
+            self._answer_early()
             return
+        self._early = None  # the join was refused: what came before it is not handled
         if not self.joined.done():
             self.joined.cancel()
+
+    def _answer_early(self) -> None:
+        """Handle the messages that came before the hello, in arrival order. Replies
+        decided without the store go out in that order too: their sends are queued on
+        the loop behind the first step of each task started before them."""
+        early, self._early = self._early, None
+        if not early or self.closing:
+            return
+        for text, wait in early:
+            self._answer(text, wait, lambda message: self.loop.call_soon(self.send, message))
 
     # -- client messages -------------------------------------------------------------
 
@@ -307,21 +323,36 @@ class HubConnection(asyncio.Protocol):
         hub = self.hub
         assert hub is not None
         now = time.monotonic()
-        # Every message counts against the rate, malformed ones too.
+        # Every message counts against the rate when it arrives, malformed ones too.
         wait = self._messages.take(now)
         if wait and self._flood.take(now):
             hub.stats.inbound[("flood", "closed")] += 1
             self.close(CloseCode.POLICY, "too many messages; slow down")
             return
+        early = self._early
+        if early is None:
+            self._answer(text, wait, self.send)
+        elif len(early) < MAX_IN_FLIGHT:
+            early.append((text, wait))  # answered after the hello
+        else:
+            hub.stats.inbound[("before_hello", "closed")] += 1
+            self.close(CloseCode.POLICY, f"more than {MAX_IN_FLIGHT} messages before the hello")
+
+    def _answer(self, text: str, wait: float, reply: Callable[[dict[str, Any]], object]) -> None:
+        """Decode and handle one message whose rate was counted (``wait``: seconds the
+        rate asked it to wait, 0.0 when it was within it). Errors decided here go out
+        through ``reply``; the rest is handled by the hub."""
+        hub = self.hub
+        assert hub is not None
         try:
             inbound = decode_inbound(text)
         except InvalidInput as exc:
             hub.stats.inbound[("invalid", exc.code)] += 1
-            self.send_error(exc, req=None, kind=None)
+            reply(_error_reply(exc, req=None, kind=None))
             return
         if wait:
             hub.stats.inbound[(hub.known_type(inbound.type), "rate_limited")] += 1
-            self.send(
+            reply(
                 error_message(
                     "rate_limited",
                     "too many messages from this connection",
@@ -333,7 +364,7 @@ class HubConnection(asyncio.Protocol):
             return
         if len(self._tasks) >= MAX_IN_FLIGHT:
             hub.stats.inbound[(hub.known_type(inbound.type), "busy")] += 1
-            self.send(
+            reply(
                 error_message(
                     "busy",
                     f"{MAX_IN_FLIGHT} messages of this connection are still being handled",
@@ -372,6 +403,13 @@ class HubConnection(asyncio.Protocol):
             and claims.exp + hub.settings.auth.leeway_s < time.time()
         ):
             raise TokenExpired("your token has expired; reconnect with a new one")
+
+
+def _error_reply(exc: LivecartError, *, req: str | int | None, kind: str | None) -> dict[str, Any]:
+    body = exc.to_dict()
+    code, message = body.pop("error"), body.pop("message")
+    field = body.pop("field", None)
+    return error_message(code, message, req=req, kind=kind, field=field, extra=body)
 
 
 def _fit_reason(reason: str) -> str:

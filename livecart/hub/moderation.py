@@ -33,6 +33,7 @@ from redis.asyncio import Redis
 from livecart.errors import Forbidden, InvalidInput, LivecartError, NotFound, RateLimited
 from livecart.runtime import Runtime
 from livecart.store import keys
+from livecart.validation import check_no_control
 
 REACTION_KINDS: tuple[str, ...] = ("heart", "fire", "clap", "laugh", "wow")
 
@@ -46,7 +47,6 @@ MAX_PRESENCE_TTL_MS = 3_600_000
 _STREAM_ID = re.compile(r"([0-9]{1,20})-([0-9]{1,20})")
 _MAX_STREAM_PART = 2**64 - 1
 # C0 controls and DEL: a chat line is one line of visible text.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 _REFUSALS: dict[str, tuple[type[LivecartError], str, str | None]] = {
     "not_found": (NotFound, "the show does not exist", "show"),
@@ -115,8 +115,7 @@ def _line(value: object, field: str, max_chars: int) -> str:
         raise InvalidInput(f"{field} must not be empty", field=field)
     if len(value) > max_chars:
         raise InvalidInput(f"{field} is longer than {max_chars} characters", field=field)
-    if _CONTROL.search(value):
-        raise InvalidInput(f"{field} contains control characters", field=field)
+    check_no_control(value, field)
     try:
         value.encode()
     except UnicodeEncodeError:

@@ -137,7 +137,9 @@ class Hub:
         to its room, with no await between the replay and joining, so the next tick
         carries exactly what follows it."""
         room = self.room_for(conn.show)
-        await room.ready
+        # Shielded: every first join of the show waits on this one future, and a socket
+        # that goes away meanwhile (its join cancelled) must not cancel it for the rest.
+        await asyncio.shield(room.ready)
         redis = self.runtime.redis
         claims = conn.claims
         muted_until: int | None = None

@@ -8,6 +8,9 @@ export const MESSAGES = {
   sold_out: "Sold out",
   limit_reached: "You've reached the limit for this item",
   sales_paused: "Sales are paused right now",
+  // A moderator banned this person: a buy, a cart change, a chat message and the page's
+  // connection all answer with it (tests/browser/test_viewer.py reads this sentence).
+  banned: "You were removed from this show",
   not_live: "The show isn't live, so nothing can be bought now",
   not_in_lineup: "This item isn't sold in this show",
   price_changed: "The price just changed. Check it and tap again",
@@ -25,7 +28,6 @@ export const MESSAGES = {
 
   // Chat and reactions.
   muted: "You are muted in this chat",
-  banned: "You were removed from this show",
   blocked_keyword: "Your message has a word this show doesn't allow",
   slow_mode: "Slow mode is on. Wait a moment before your next message",
   message_not_found: "That message is no longer there",

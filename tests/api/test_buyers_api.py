@@ -158,7 +158,7 @@ async def test_a_body_that_is_not_json_is_refused(http: httpx.AsyncClient, redis
     refused = await http.post("/api/buyers", content=b"{name: maya}")
     refusal(refused, 400, "invalid", "body")
     too_big = await http.post("/api/buyers", json=with_changes(name="x" * 9000))
-    refusal(too_big, 400, "invalid", "body")
+    refusal(too_big, 413, "too_large", "body")
     assert await store_snapshot(redis) == before
 
 

@@ -64,5 +64,6 @@ async def test_bad_bodies_are_refused_naming_the_field(
 async def test_an_oversized_body_is_refused(server: LiveServer) -> None:
     async with httpx.AsyncClient(base_url=server.url) as http:
         response = await http.post("/api/tokens", headers=KEY, content=b"{" + b" " * (1 << 21))
-    assert response.status_code == 400
+    assert response.status_code == 413
+    assert response.json()["error"] == "too_large"
     assert "larger than" in response.json()["message"]

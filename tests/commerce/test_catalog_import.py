@@ -26,7 +26,7 @@ from livecart.commerce.catalog_import import (
     read_rows,
     render_report,
 )
-from livecart.errors import InvalidInput
+from livecart.errors import InvalidInput, UnsupportedMediaType
 from livecart.store import keys
 
 CSV = ImportFormat.CSV
@@ -224,7 +224,7 @@ def test_the_format_comes_from_the_extension_or_the_content_type() -> None:
     assert format_for_content_type("text/csv; charset=UTF-8") is CSV
     assert format_for_content_type("application/json") is JSON
     for bad in (None, "", "text/plain", "text/csv; charset=latin-1"):
-        with pytest.raises(InvalidInput) as refusal:
+        with pytest.raises(UnsupportedMediaType) as refusal:
             format_for_content_type(bad)
         assert refusal.value.field == "content-type"
 
