@@ -4,7 +4,6 @@ and turning livecart's errors into one JSON shape with a stable code."""
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -27,7 +26,6 @@ from livecart.errors import (
 from livecart.paging import PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX
 from livecart.runtime import Runtime
 from livecart.store.keys import check_id
-from livecart.validation import require_mapping
 
 MAX_BODY_BYTES = 1 << 20
 _DIGITS = re.compile(r"[0-9]{1,16}")
@@ -54,20 +52,6 @@ async def read_body(request: Request, max_bytes: int = MAX_BODY_BYTES) -> bytes:
         if len(body) > max_bytes:
             raise PayloadTooLarge(f"the body is larger than {max_bytes} bytes", field="body")
     return bytes(body)
-
-
-async def read_json(request: Request, max_bytes: int = MAX_BODY_BYTES) -> Any:
-    """The request's JSON body, refused when too large, not JSON, or not UTF-8."""
-    body = await read_body(request, max_bytes)
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidInput(f"body is not valid JSON: {exc}", field="body") from None
-
-
-def object_body(data: object) -> Mapping[str, Any]:
-    """A request body that must be a JSON object; anything else is refused naming ``body``."""
-    return require_mapping(data, "body")
 
 
 def query_param(request: Request, name: str) -> str | None:
