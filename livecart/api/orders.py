@@ -15,24 +15,25 @@ from livecart.api.edge import (
     json_response,
     page_args,
     query_id,
+    query_param,
     query_whole,
     require_admin,
     require_claims,
     runtime_of,
 )
-from livecart.api.endpoint import endpoint
+from livecart.api.endpoint import endpoint, require_stored
 from livecart.auth.api_key import HEADER
 from livecart.auth.tokens import Role
 from livecart.commerce.orders import (
     MAX_MS,
     PageRequest,
+    check_status,
     get_order,
     list_buyer_orders,
     list_orders,
 )
 from livecart.commerce.projections import creator_earnings
-from livecart.errors import Forbidden, NotFound, TokenMissing
-from livecart.store import keys
+from livecart.errors import Forbidden, TokenMissing
 
 
 def page_request(request: Request, *, time_range: bool = False) -> PageRequest:
@@ -48,10 +49,13 @@ def page_request(request: Request, *, time_range: bool = False) -> PageRequest:
 
 async def orders_list(request: Request) -> Response:
     show = query_id(request, "show")
-    if show is not None and not await runtime_of(request).redis.exists(keys.show(show)):
-        raise NotFound(f"show {show!r} does not exist", field="show")
+    status = check_status(query_param(request, "status"))
+    if show is not None:
+        await require_stored(request, "show", show)
     page = page_request(request, time_range=True)
-    return json_response(await list_orders(runtime_of(request).redis, page, show=show))
+    return json_response(
+        await list_orders(runtime_of(request).redis, page, show=show, status=status)
+    )
 
 
 async def order_get(request: Request) -> Response:
@@ -92,7 +96,7 @@ routes = [
         "/api/orders",
         "GET",
         orders_list,
-        query=("show", *PAGE, "since_ms", "until_ms"),
+        query=("show", "status", *PAGE, "since_ms", "until_ms"),
         admin=True,
     ),
     endpoint("/api/orders/{order_id}", "GET", order_get, admin=True),

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -28,9 +28,16 @@ from livecart.paging import PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX
 from livecart.store import keys
 
 ORDER_CONFIRMED = "order.confirmed"
+# What an outbox entry may be: the order's confirmation, then its lifecycle's moves
+# (livecart.commerce.lifecycle). Each is a webhook of the same name.
+ORDER_EVENTS = frozenset(
+    {ORDER_CONFIRMED, "order.fulfilled", "order.delivered", "order.cancelled", "order.refunded"}
+)
+ORDER_STATUSES = frozenset({"confirmed", "fulfilled", "delivered", "cancelled", "refunded"})
 MAX_MS = 2**53
 MAX_AMOUNT = 10**15  # far above any order; refuses nonsense before it reaches a ledger
 DELIVERY_PREFIX = "msg_"
+STATUS_SCAN_PAGES = 10  # index pages one status-filtered listing page reads at most
 
 
 @dataclass(frozen=True)
@@ -59,10 +66,23 @@ class Order:
     confirmed_at_ms: int
     lines: tuple[OrderLine, ...]
     json: str
+    status: str = "confirmed"
+    version: int = 1  # 1 when confirmed, one more per lifecycle move
+    updated_at_ms: int | None = None  # the last move's time; None: never moved
+    event: str = ORDER_CONFIRMED  # the outbox entry this was read from
 
     @property
     def delivery_id(self) -> str:
-        return delivery_id_for(self.id)
+        """One webhook per order event: the confirmation keeps ``msg_`` + order id (as
+        before the lifecycle existed), each later move adds the order's version."""
+        if self.event == ORDER_CONFIRMED:
+            return delivery_id_for(self.id)
+        return delivery_id_for(f"{self.id}.v{self.version}")
+
+    @property
+    def event_at_ms(self) -> int:
+        """When the event happened: the last move, else the confirmation."""
+        return self.confirmed_at_ms if self.updated_at_ms is None else self.updated_at_ms
 
 
 def delivery_id_for(order_id: str) -> str:
@@ -115,6 +135,10 @@ def parse_order(raw: str | bytes) -> Order:
         currency = v.currency(d, "currency")
     except InvalidInput as exc:
         raise InvalidInput(exc.message, field="order.currency") from None
+    status = _text(d, "status", "order.status", default="confirmed")
+    if status not in ORDER_STATUSES:
+        raise InvalidInput(f"order status {status[:40]!r} is not known", field="order.status")
+    updated = d.get("updated_at_ms")
     return Order(
         id=order_id,
         show=keys.check_id(d.get("show"), "order.show"),
@@ -128,6 +152,11 @@ def parse_order(raw: str | bytes) -> Order:
         confirmed_at_ms=_whole(d, "confirmed_at_ms", "order.confirmed_at_ms", hi=MAX_MS),
         lines=tuple(lines),
         json=raw if isinstance(raw, str) else raw.decode(),
+        status=status,
+        version=1 if d.get("version") is None else _whole(d, "version", "order.version", lo=1),
+        updated_at_ms=None
+        if updated is None
+        else _whole(d, "updated_at_ms", "order.updated_at_ms", hi=MAX_MS),
     )
 
 
@@ -220,20 +249,66 @@ def listing(items: Sequence[Any], next_after: str | None) -> dict[str, Any]:
     return {"items": list(items), "next": next_after}
 
 
+def check_status(value: str | None) -> str | None:
+    """A ``status`` filter: one of the order statuses, or None for all."""
+    if value is not None and value not in ORDER_STATUSES:
+        raise InvalidInput(
+            f"status must be one of {', '.join(sorted(ORDER_STATUSES))}", field="status"
+        )
+    return value
+
+
 async def list_orders(
-    redis: Redis, page: PageRequest, *, show: str | None = None
+    redis: Redis, page: PageRequest, *, show: str | None = None, status: str | None = None
 ) -> dict[str, Any]:
     """Orders, newest first. With ``show``: that show's own index and order records,
-    authoritative and without lag. Without: the cross-show projection."""
+    authoritative and without lag. Without: the cross-show projection.
+
+    With ``status``: only orders that have it now. The indexes are by time, not status,
+    so the records are read and filtered: a page reads at most ``STATUS_SCAN_PAGES``
+    pages of the index, and may hold fewer than ``limit`` orders with a ``next`` to
+    follow (bounded work per request, whatever the mix of statuses)."""
+    raws, next_after = await order_records(redis, page, show=show, status=status)
+    return listing(_fragments(raws), next_after)
+
+
+async def order_records(
+    redis: Redis, page: PageRequest, *, show: str | None = None, status: str | None = None
+) -> tuple[list[str | bytes], str | None]:
+    """One page of ``list_orders``: the stored order JSON, and the ``after`` of the
+    next page (None on the last)."""
     if show is not None:
         if not await redis.exists(keys.show(show)):
             raise NotFound(f"show {show!r} does not exist", field="show")
-        found = await page_of(redis, keys.show_orders(show), page)
-        raws = await redis.mget([keys.show_order(show, i) for i in found.ids]) if found.ids else []
+        index = keys.show_orders(show)
+
+        async def records(ids: Sequence[str]) -> list[str | bytes | None]:
+            found: list[str | bytes | None] = (
+                await redis.mget([keys.show_order(show, i) for i in ids]) if ids else []
+            )
+            return found
     else:
-        found = await page_of(redis, keys.orders_index(), page)
-        raws = await _copies(redis, found.ids)
-    return listing(_fragments(raws), found.next)
+        index = keys.orders_index()
+
+        async def records(ids: Sequence[str]) -> list[str | bytes | None]:
+            return await _copies(redis, ids)
+
+    if status is None:
+        found = await page_of(redis, index, page)
+        return [raw for raw in await records(found.ids) if raw is not None], found.next
+    kept: list[str | bytes] = []
+    cursor = page.after
+    for _ in range(STATUS_SCAN_PAGES):
+        found = await page_of(redis, index, replace(page, after=cursor))
+        for order_id, raw in zip(found.ids, await records(found.ids), strict=True):
+            if raw is not None and orjson.loads(raw).get("status", "confirmed") == status:
+                kept.append(raw)
+                if len(kept) == page.limit:
+                    return kept, order_id
+        if found.next is None:
+            return kept, None
+        cursor = found.next
+    return kept, cursor
 
 
 async def list_buyer_orders(redis: Redis, buyer: str, page: PageRequest) -> dict[str, Any]:

@@ -1,5 +1,6 @@
-"""The order outbox consumers: confirmed orders leave each show's outbox stream for the
-cross-show projections and for the brands' webhooks.
+"""The order outbox consumers: order events (a confirmation, then each lifecycle move)
+leave each show's outbox stream for the cross-show projections and for the brands'
+webhooks.
 
 Every show that has started is in ``outbox_shows``. Its outbox stream has two consumer
 groups, ``projections`` and ``webhooks``; every node runs ``run_order_consumers``, one
@@ -26,12 +27,12 @@ import os
 import secrets
 import socket
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from redis.exceptions import RedisError, ResponseError
 
-from livecart.commerce.orders import ORDER_CONFIRMED, Order, parse_order
+from livecart.commerce.orders import ORDER_CONFIRMED, ORDER_EVENTS, Order, parse_order
 from livecart.commerce.projections import project_orders
 from livecart.commerce.webhooks import dead_letter_entry, enqueue_deliveries
 from livecart.errors import InvalidInput
@@ -326,12 +327,26 @@ def _order_of(show: str, fields: dict[str, str] | None) -> Order:
     if fields is None:
         raise InvalidInput("the entry was deleted from the stream before it was read")
     kind = fields.get("type")
-    if kind != ORDER_CONFIRMED:
-        raise InvalidInput(f"type {kind!r} is not {ORDER_CONFIRMED!r}", field="type")
+    if kind not in ORDER_EVENTS:
+        raise InvalidInput(
+            f"type {kind!r} is not one of {', '.join(sorted(ORDER_EVENTS))}", field="type"
+        )
     raw = fields.get("order")
     if raw is None:
         raise InvalidInput("the entry has no order field", field="order")
-    order = parse_order(raw)
+    order = replace(parse_order(raw), event=kind)
+    if (kind == ORDER_CONFIRMED) != (order.version == 1):
+        raise InvalidInput(
+            f"a {kind} entry carries an order of version {order.version} "
+            f"(1 is the confirmation; each lifecycle move adds one)",
+            field="order.version",
+        )
+    moved_to = kind.removeprefix("order.")
+    if kind != "order.refunded" and order.status != moved_to:
+        raise InvalidInput(
+            f"a {kind} entry carries an order whose status is {order.status}",
+            field="order.status",
+        )
     if order.show != show:
         raise InvalidInput(
             f"the order names show {order.show!r} but is in the outbox of {show!r}",

@@ -1,9 +1,11 @@
-"""Payment providers: authorise an amount for a hold, or void an authorisation.
+"""Payment providers: authorise an amount for a hold, void an authorisation, or refund
+part or all of an order's payment.
 
 livecart never captures money itself. The built-in provider approves at once, for
 merchants who collect later (pay on delivery, invoice, a checkout of their own); a real
-provider (Stripe, Adyen, ...) implements the same two calls. ``authorise`` gets the hold
-id as its idempotency key, so a provider that honours one never authorises a hold twice.
+provider (Stripe, Adyen, ...) implements the same three calls. ``authorise`` gets the
+hold id as its idempotency key, so a provider that honours one never authorises a hold
+twice; ``refund`` gets the refund id for the same reason.
 
 The ``test`` provider exists for tests across processes: it decides by the buyer's id,
 so a test picks the outcome by naming its buyers. ``serve`` refuses it.
@@ -37,6 +39,13 @@ class PaymentProvider(Protocol):
 
     async def void(self, *, hold_id: str, reference: str) -> None: ...
 
+    async def refund(
+        self, *, refund_id: str, reference: str, buyer: str, amount: int, currency: str
+    ) -> str:
+        """Give ``amount`` (minor units) of the payment ``reference`` back; return the
+        provider's id for the refund. Raises ``PaymentError`` when it was not made."""
+        ...
+
 
 class ApproveAtOnce:
     """The built-in provider: every authorisation is approved; the merchant collects."""
@@ -51,15 +60,22 @@ class ApproveAtOnce:
     async def void(self, *, hold_id: str, reference: str) -> None:
         return None
 
+    async def refund(
+        self, *, refund_id: str, reference: str, buyer: str, amount: int, currency: str
+    ) -> str:
+        return f"builtin_{refund_id}"
+
 
 class ScriptedForTests:
     """Declines buyers named ``decline*``, stalls ``stall*`` for an hour, errors for
-    ``error*``, approves everyone else. Voids are counted so tests can check them."""
+    ``error*``, approves everyone else. Voids and refunds are kept so tests can check
+    them; a refund of an ``error*`` or ``refunderror*`` buyer's payment fails."""
 
     name = "test"
 
     def __init__(self) -> None:
         self.voided: list[str] = []
+        self.refunded: list[tuple[str, int]] = []
 
     async def authorise(
         self, *, hold_id: str, buyer: str, amount: int, currency: str
@@ -74,6 +90,14 @@ class ScriptedForTests:
 
     async def void(self, *, hold_id: str, reference: str) -> None:
         self.voided.append(hold_id)
+
+    async def refund(
+        self, *, refund_id: str, reference: str, buyer: str, amount: int, currency: str
+    ) -> str:
+        if buyer.startswith(("error", "refunderror")):
+            raise PaymentError("provider unreachable (test provider)")
+        self.refunded.append((refund_id, amount))
+        return f"test_refund_{refund_id}"
 
 
 def provider_named(name: str) -> PaymentProvider:

@@ -1,12 +1,16 @@
-"""Cross-show projections of confirmed orders: creators' commission ledgers, the order
-copies found by id, and the indexes of all orders and of each buyer's.
+"""Cross-show projections of orders: creators' commission ledgers, the order copies
+found by id (following each order's lifecycle), and the indexes of all orders and of
+each buyer's.
 
 The buy script writes only its show's keys (invariant 6); these are built from the
 shows' outboxes by the ``projections`` consumer group (``livecart.commerce.outbox``).
 Each order is applied once, keyed by its id, however often it is delivered: the ledger
 by HSETNX inside ``apply_commission.lua`` (which moves the earnings with it), the copy
-by SET NX, the indexes by ZADD NX. Re-applying an order therefore changes nothing, which
-is what makes at-least-once delivery from the outbox safe.
+by ``project_order.lua`` (written only by a higher version of the order), the indexes
+by ZADD NX. Lifecycle events (fulfilled, cancelled, ...) update the copy only: the
+ledger keeps what the order earned when it was confirmed. Re-applying an order event
+therefore changes nothing, which is what makes at-least-once delivery from the outbox
+safe.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import orjson
 from redis.asyncio import Redis
 
 from livecart.commerce.creators import get_creator
-from livecart.commerce.orders import Order, Page, PageRequest, listing, page_of
+from livecart.commerce.orders import ORDER_CONFIRMED, Order, Page, PageRequest, listing, page_of
 from livecart.errors import NotFound
 from livecart.runtime import Runtime
 from livecart.store import keys
@@ -61,10 +65,11 @@ async def project_orders(runtime: Runtime, orders: Sequence[Order]) -> int:
     if not orders:
         return 0
     script = runtime.scripts["apply_commission"]
+    copy = runtime.scripts["project_order"]
     marks: list[int] = []
     async with runtime.redis.pipeline(transaction=False) as pipe:
         for order in orders:
-            if order.creator is not None:
+            if order.creator is not None and order.event == ORDER_CONFIRMED:
                 await script(
                     keys=[
                         keys.creator_ledger(order.creator),
@@ -80,7 +85,7 @@ async def project_orders(runtime: Runtime, orders: Sequence[Order]) -> int:
                     ],
                     client=pipe,
                 )
-            pipe.set(keys.order(order.id), order.json, nx=True)
+            await copy(keys=[keys.order(order.id)], args=[order.json, order.version], client=pipe)
             pipe.zadd(keys.buyer_orders(order.buyer), {order.id: order.confirmed_at_ms}, nx=True)
             pipe.zadd(keys.orders_index(), {order.id: order.confirmed_at_ms}, nx=True)
             marks.append(len(pipe.command_stack) - 1)

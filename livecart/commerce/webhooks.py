@@ -1,9 +1,12 @@
 """Signed order webhooks to brands: endpoints, deliveries, retries and dead letters.
 
-A brand configures one endpoint (URL and signing secret). For each confirmed order of
-a brand with an endpoint, the ``webhooks`` consumer of the show's outbox creates one
-delivery record, keyed by a delivery id derived from the order id (``msg_`` + order id),
-so a re-read creates nothing new, and makes it due at once.
+A brand configures one endpoint (URL and signing secret). For each order event of a
+brand with an endpoint (``order.confirmed``, then ``order.fulfilled``,
+``order.delivered``, ``order.cancelled``, ``order.refunded``), the ``webhooks`` consumer
+of the show's outbox creates one delivery record, keyed by a delivery id derived from
+the order id (``msg_`` + order id for the confirmation, ``msg_`` + order id + ``.v`` +
+the order's version for each later move), so a re-read creates nothing new, and makes
+it due at once.
 
 Every node runs ``run_webhook_deliveries``: it claims due deliveries atomically
 (``claim_webhook.lua``: a claim leases a delivery rather than taking it away, so a node
@@ -48,7 +51,7 @@ from redis.exceptions import RedisError, WatchError
 
 from livecart import __version__
 from livecart import validation as v
-from livecart.commerce.orders import ORDER_CONFIRMED, Order, PageRequest, listing, page_of
+from livecart.commerce.orders import Order, PageRequest, listing, page_of
 from livecart.config import WebhookSettings
 from livecart.errors import Conflict, InvalidInput, NotFound
 from livecart.runtime import Runtime
@@ -180,14 +183,16 @@ def iso_utc(ms: int) -> str:
 
 
 def order_payload(order: Order) -> str:
-    """``{"type": "order.confirmed", "timestamp": ISO-8601, "data": <order>}``.
+    """``{"type": "order.confirmed", "timestamp": ISO-8601, "data": <order>}`` (or
+    ``order.fulfilled``, ...: the outbox entry's type).
 
-    The timestamp is when the order was confirmed (the event's time, not the send's),
-    and ``data`` is the order exactly as the buy script wrote it.
+    The timestamp is when the event happened (confirmed, or the lifecycle move: not the
+    send's time), and ``data`` is the order exactly as the script that made the event
+    wrote it.
     """
     body = {
-        "type": ORDER_CONFIRMED,
-        "timestamp": iso_utc(order.confirmed_at_ms),
+        "type": order.event,
+        "timestamp": iso_utc(order.event_at_ms),
         "data": orjson.Fragment(order.json),
     }
     return orjson.dumps(body).decode()
@@ -272,7 +277,7 @@ def new_delivery(order: Order, now_ms: int) -> Delivery:
         show=order.show,
         brand=order.brand,
         order=order.id,
-        type=ORDER_CONFIRMED,
+        type=order.event,
         body=order_payload(order),
         status=PENDING,
         attempts=0,

@@ -20,8 +20,11 @@ StreamId = tuple[int, int]
 
 _STREAM_ID = re.compile(r"^(\d{1,20})-(\d{1,20})$")
 
-# Events only staff sockets receive: who was muted or banned, the blocked-word list.
-STAFF_ONLY = frozenset({"muted", "unmuted", "banned", "unbanned", "blocked_keywords"})
+# Events only staff sockets receive: who was muted or banned, the blocked-word list, an
+# order's lifecycle move (another buyer's order is none of a viewer's business).
+STAFF_ONLY = frozenset(
+    {"muted", "unmuted", "banned", "unbanned", "blocked_keywords", "order_status"}
+)
 # State a viewer gets again in full (latest stock per product, the viewer count) or that
 # is only a count (reactions): a frame made only of these may be skipped for a socket
 # that is behind, and a resume carries their current values.

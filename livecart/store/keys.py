@@ -128,9 +128,16 @@ def show_order(show_id: str, order_id: str) -> str:
     return f"{_show_slot(show_id)}:order:{check_id(order_id, 'order')}"
 
 
+def show_order_refund_lock(show_id: str, order_id: str) -> str:
+    """String with a TTL: held (by a refund id) while a refund of the order is being
+    asked of the payment provider, so two refunds of one order never overlap."""
+    return f"{_show_slot(show_id)}:order:{check_id(order_id, 'order')}:refunding"
+
+
 def show_outbox(show_id: str) -> str:
-    """Stream of confirmed orders (field ``order``: the order JSON) for the consumers that
-    deliver webhooks and build cross-show projections (invariant 6)."""
+    """Stream of order events (``type``: order.confirmed, order.fulfilled, ...; ``order``:
+    the order JSON as it stands after the event) for the consumers that deliver webhooks
+    and build cross-show projections (invariant 6)."""
     return f"{_show_slot(show_id)}:outbox"
 
 
@@ -217,7 +224,8 @@ def creator_earnings(creator_id: str) -> str:
 
 
 def order(order_id: str) -> str:
-    """String: a copy of the order's JSON, found by id alone."""
+    """String: a copy of the order's JSON, found by id alone (the highest ``version``
+    projected so far: it follows the order's lifecycle, a moment behind)."""
     return f"{NAMESPACE}:order:{check_id(order_id, 'order')}"
 
 

@@ -396,11 +396,67 @@ TABLE: tuple[Endpoint, ...] = (
         "GET",
         "/api/orders",
         "admin",
-        query={"show": Id(), "since_ms": Whole(0, 2**53), "until_ms": Whole(0, 2**53), **PAGE},
+        query={
+            "show": Id(),
+            "status": OneOf(("confirmed", "fulfilled", "delivered", "cancelled", "refunded")),
+            "since_ms": Whole(0, 2**53),
+            "until_ms": Whole(0, 2**53),
+            **PAGE,
+        },
     ),
     # No order exists in the world: the placeholder is well-formed and names nothing.
     Endpoint("GET", "/api/orders/{order}", "admin", ids={"order": PathId("order", "o_edge")}),
     Endpoint("GET", "/api/me/orders", "user", query=PAGE),
+    Endpoint(
+        "GET",
+        "/api/orders.csv",
+        "admin",
+        query={
+            "show": Id(),
+            "status": OneOf(("confirmed", "fulfilled", "delivered", "cancelled", "refunded")),
+            "since_ms": Whole(0, 2**53),
+            "until_ms": Whole(0, 2**53),
+            "after": Id(),
+        },
+    ),
+    # The order lifecycle (no order exists: a bad body is refused before the lookup).
+    Endpoint(
+        "POST",
+        "/api/orders/{order}/fulfil",
+        "admin",
+        ids={"order": PathId("order", "o_edge")},
+        body=Obj(
+            {
+                "carrier": Text(200, required=True),
+                "tracking_number": Text(200, required=True),
+                "tracking_url": Url(),
+            }
+        ),
+        valid={
+            "carrier": "PostNord",
+            "tracking_number": "00370712345",
+            "tracking_url": "https://tracking.example/00370712345",
+        },
+    ),
+    Endpoint(
+        "POST", "/api/orders/{order}/deliver", "admin", ids={"order": PathId("order", "o_edge")}
+    ),
+    Endpoint(
+        "POST",
+        "/api/orders/{order}/cancel",
+        "admin",
+        ids={"order": PathId("order", "o_edge")},
+        body=Obj({"reason": Text(500)}),
+        valid={"reason": "the buyer asked"},
+    ),
+    Endpoint(
+        "POST",
+        "/api/orders/{order}/refund",
+        "admin",
+        ids={"order": PathId("order", "o_edge")},
+        body=Obj({"amount": Whole(1, 10**15, required=True), "reason": Text(500)}),
+        valid={"amount": 500, "reason": "arrived damaged"},
+    ),
     Endpoint(
         "GET", "/api/creators/{creator}/earnings", "admin", ids={"creator": CREATOR}, query=PAGE
     ),
