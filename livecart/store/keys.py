@@ -209,17 +209,21 @@ def _creator_slot(creator_id: str) -> str:
 
 
 def creator_ledger(creator_id: str) -> str:
-    """Hash order id -> commission entry JSON; HSETNX makes an order count once."""
+    """Hash order id -> commission entry JSON (HSETNX makes an order count once);
+    ``ORDER.vN`` -> the reversal of order version N (cancel, refund) and
+    ``ORDER.reversed`` -> what of the order's commission was reversed so far."""
     return f"{_creator_slot(creator_id)}:ledger"
 
 
 def creator_ledger_by_time(creator_id: str) -> str:
-    """Sorted set order id -> confirmation time (ms): the ledger in time order."""
+    """Sorted set ledger entry id (an order id, or ``ORDER.vN`` for a reversal) -> its
+    time (ms): the ledger in time order."""
     return f"{_creator_slot(creator_id)}:ledger:by_time"
 
 
 def creator_earnings(creator_id: str) -> str:
-    """Hash currency -> commission total (minor units), updated with the ledger."""
+    """Hash currency -> commission earned (minor units) and ``reversed:CURRENCY`` ->
+    commission reversed by cancels and refunds, updated with the ledger."""
     return f"{_creator_slot(creator_id)}:earnings"
 
 

@@ -26,6 +26,16 @@ export const MESSAGES = {
   not_in_cart: "That item isn't in your cart",
   idempotency_conflict: "That tap was already used for another order. Tap again",
 
+  // Moving an order on (the merchant console, docs/api-orders.md "Order lifecycle").
+  invalid_transition: "The order's status doesn't allow that",
+  refund_exceeds_paid: "That's more than is left to refund",
+  nothing_to_refund: "Nothing of this order is left to refund",
+  too_many_refunds: "This order has had 20 refunds, the most one may have. Refund what is left at once",
+  refund_in_progress: "Another refund of this order is being made right now. Try again in a moment",
+  order_too_large: "This order is too large to be changed",
+  // payment_error of a refund: the provider did not refund, and nothing was recorded.
+  refund_failed: "The payment provider didn't make the refund. Nothing was recorded; try again with the same amount",
+
   // Chat and reactions.
   muted: "You are muted in this chat",
   blocked_keyword: "Your message has a word this show doesn't allow",

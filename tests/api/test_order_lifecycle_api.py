@@ -314,3 +314,40 @@ async def test_orders_export_as_csv_one_row_per_line_with_tracking_and_no_formul
     assert unknown.status_code == 404 and unknown.json()["field"] == "show"
     anonymous = await http.get("/api/orders.csv")
     assert anonymous.status_code == 401
+
+
+async def test_the_creators_earnings_show_reversals_of_cancels_and_refunds_and_the_net(
+    server: LiveServer, http: httpx.AsyncClient, show: str
+) -> None:
+    dropped = await bought(server, show, "ana", "k-rev-1")  # 2 x 1000 at 10%: 200
+    repaid = await bought(server, show, "bob", "k-rev-2")
+    assert (await post(http, dropped["id"], "cancel", {})).status_code == 200
+    assert (await post(http, repaid["id"], "refund", {"amount": 700})).status_code == 200
+
+    async def reversed_both() -> bool:
+        body = (await http.get("/api/creators/c1/earnings", headers=KEY)).json()
+        return bool(body.get("reversed") == {"EUR": 200 + 70})
+
+    await wait_for(reversed_both, what="both reversals in the ledger")
+    body = (await http.get("/api/creators/c1/earnings", headers=bearer("c1"))).json()
+    assert body["totals"] == {"EUR": 400 - 270}
+    assert body["earned"] == {"EUR": 400} and body["reversed"] == {"EUR": 270}
+    items = body["items"]
+    assert [i["kind"] for i in items] == ["reversal", "reversal", "commission", "commission"]
+    by_order = {i["order"]: i for i in items[:2]}
+    cancel, refund = by_order[dropped["id"]], by_order[repaid["id"]]
+    assert (cancel["event"], cancel["amount"], cancel["reversed_total"]) == (
+        "order.cancelled",
+        200,
+        200,
+    )
+    assert (refund["event"], refund["refund"], refund["amount"]) == (
+        "order.refunded",
+        f"{repaid['id']}-r1",
+        70,
+    )
+    # The ledger pages through reversals like credits, by the entry's key.
+    first = (await http.get("/api/creators/c1/earnings?limit=1", headers=KEY)).json()
+    after = first["next"]
+    rest = (await http.get(f"/api/creators/c1/earnings?after={after}", headers=KEY)).json()
+    assert len(rest["items"]) == 3 and rest["next"] is None

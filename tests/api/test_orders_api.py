@@ -174,7 +174,14 @@ async def test_a_creator_with_no_sales_has_empty_earnings(
 ) -> None:
     await seed_parties(redis)
     response = await http.get("/api/creators/c2/earnings", headers=bearer("c2"))
-    assert response.json() == {"creator": "c2", "totals": {}, "items": [], "next": None}
+    assert response.json() == {
+        "creator": "c2",
+        "totals": {},
+        "earned": {},
+        "reversed": {},
+        "items": [],
+        "next": None,
+    }
 
 
 @pytest.mark.parametrize(

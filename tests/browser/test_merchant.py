@@ -5,6 +5,7 @@ refusal is read on the screen, in words, on the field it names."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from axe_playwright_python.async_playwright import Axe  # type: ignore[import-untyped]
-from playwright.async_api import Browser, FilePayload, Page, ViewportSize, expect
+from playwright.async_api import Browser, FilePayload, Locator, Page, ViewportSize, expect
 from redis.asyncio import Redis
 
 from livecart.auth.tokens import verify_token
@@ -457,6 +458,171 @@ async def test_an_order_bought_over_http_is_listed_and_opens_with_the_buyer_and_
     await expect(page.locator("#orders-body tr", has_text=order_id)).to_be_visible()
 
 
+async def projected_order(http: httpx.AsyncClient, order_id: str) -> dict[str, Any]:
+    """The order once its cross-show copy exists: the lifecycle moves find it there."""
+    for _ in range(500):
+        response = await http.get(f"/api/orders/{order_id}", headers=KEY)
+        if response.status_code == 200:
+            order: dict[str, Any] = response.json()
+            return order
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"order {order_id} was never projected")
+
+
+async def open_order(page: Page, order_id: str) -> Locator:
+    """Sign in, list the show `drop`'s orders and open `order_id`; the dialog."""
+    await sign_in(page)
+    await page.get_by_role("link", name="Orders").click()
+    form = page.locator("#orders-filter")
+    await form.get_by_label("Show").select_option("drop")
+    await form.get_by_role("button", name="Show orders").click()
+    row = page.locator("#orders-body tr", has_text=order_id)
+    await expect(row).to_contain_text("Confirmed")
+    await row.get_by_role("button", name="Open").click()
+    dialog = page.locator("#order-dialog")
+    await expect(dialog.get_by_role("heading", name="History")).to_be_visible()
+    return dialog
+
+
+async def test_an_order_is_fulfilled_with_tracking_from_the_console_then_delivered(
+    page: Page, http: httpx.AsyncClient, screenshots: Path
+) -> None:
+    await seed_shop(http)
+    token = await sign_up_buyer(http)
+    order_id = await buy(http, token, "tap-ship")
+    await projected_order(http, order_id)
+    dialog = await open_order(page, order_id)
+
+    fulfil = dialog.locator("form", has=page.get_by_role("heading", name="Fulfil"))
+    await fulfil.get_by_role("button", name="Fulfil order").click()
+    await expect(fulfil.get_by_label("Carrier")).to_have_attribute("aria-invalid", "true")
+    await fulfil.get_by_label("Carrier").fill("PostNord")
+    await fulfil.get_by_label("Tracking number").fill("00370712345")
+    await fulfil.get_by_label("Tracking URL (optional)").fill(
+        "https://tracking.example/00370712345"
+    )
+    await fulfil.get_by_role("button", name="Fulfil order").click()
+
+    await expect(result_of(dialog)).to_have_text("Fulfilled: the order is on its way.")
+    await expect(dialog.locator(".mc-facts").first).to_contain_text("Fulfilled")
+    link = dialog.get_by_role("link", name="00370712345")
+    await expect(link).to_have_attribute("href", "https://tracking.example/00370712345")
+    await expect(dialog).to_contain_text("PostNord")
+    await expect(dialog.locator(".mc-history tbody tr")).to_have_count(2)
+    await expect(dialog.locator(".mc-history")).to_contain_text("Confirmed → Fulfilled")
+    await expect(dialog.get_by_role("button", name="Cancel order…")).to_have_count(0)
+    row = page.locator("#orders-body tr", has_text=order_id)
+    await expect(row).to_contain_text("Fulfilled")
+    assert await serious_violations(page) == [], "fulfilled order dialog"
+    await link.scroll_into_view_if_needed()
+    await page.screenshot(path=screenshots / "merchant-order-fulfilled-desktop.png")
+
+    await dialog.get_by_role("button", name="Mark delivered").click()
+    await expect(dialog.locator(".mc-facts").first).to_contain_text("Delivered")
+    await expect(row).to_contain_text("Delivered")
+    order = (await http.get("/api/orders?show=drop", headers=KEY)).json()["items"][0]
+    assert order["status"] == "delivered"
+    assert order["fulfilment"]["tracking_number"] == "00370712345"
+
+
+async def test_an_order_is_cancelled_after_the_confirm_step_and_reads_cancelled(
+    page: Page, http: httpx.AsyncClient
+) -> None:
+    await seed_shop(http)
+    token = await sign_up_buyer(http)
+    order_id = await buy(http, token, "tap-cancel")
+    await projected_order(http, order_id)
+    dialog = await open_order(page, order_id)
+
+    cancel = dialog.locator("form", has=page.get_by_role("heading", name="Cancel"))
+    await cancel.get_by_label("Reason (optional)").fill("Buyer changed their mind")
+    await cancel.get_by_role("button", name="Cancel order…").click()
+    # Nothing happens before the confirm step; keeping the order backs out.
+    await cancel.get_by_role("button", name="Keep the order").click()
+    await expect(cancel.get_by_role("button", name="Yes, cancel the order")).to_be_hidden()
+    await cancel.get_by_role("button", name="Cancel order…").click()
+    await cancel.get_by_role("button", name="Yes, cancel the order").click()
+
+    await expect(dialog.locator(".mc-facts").first).to_contain_text("Cancelled")
+    await expect(dialog.locator(".mc-history")).to_contain_text("Buyer changed their mind")
+    await expect(dialog.get_by_role("button", name="Refund")).to_have_count(0)
+    await expect(page.locator("#orders-body tr", has_text=order_id)).to_contain_text("Cancelled")
+    listed = (await http.get("/api/orders?show=drop", headers=KEY)).json()["items"][0]
+    assert listed["status"] == "cancelled"
+
+
+async def test_a_refund_above_what_is_left_is_refused_in_words_and_changes_nothing(
+    page: Page, http: httpx.AsyncClient
+) -> None:
+    await seed_shop(http)
+    token = await sign_up_buyer(http)
+    order_id = await buy(http, token, "tap-refund")
+    await projected_order(http, order_id)
+    dialog = await open_order(page, order_id)
+
+    refund = dialog.locator("form", has=page.get_by_role("heading", name="Refund"))
+    await expect(refund).to_contain_text("Left to refund: €24.00")
+    amount = refund.get_by_label("Amount (EUR)")
+    await amount.fill("30.00")
+    await refund.get_by_role("button", name="Refund").click()
+    said = "That's more than is left to refund: at most €24.00 can be refunded"
+    await expect(result_of(refund)).to_have_text(said)
+    await expect(amount).to_have_attribute("aria-invalid", "true")
+    order = (await http.get("/api/orders?show=drop", headers=KEY)).json()["items"][0]
+    assert order["status"] == "confirmed"
+    assert "refunded_total" not in order and not order.get("refunds")
+
+    # A part of it goes through, and what is left shrinks.
+    await amount.fill("12.50")
+    await refund.get_by_role("button", name="Refund").click()
+    await expect(result_of(dialog)).to_have_text("Refunded €12.50.")
+    await expect(dialog.locator(".mc-refunds li")).to_have_count(1)
+    await expect(dialog).to_contain_text("Left to refund: €11.50")
+    order = (await http.get("/api/orders?show=drop", headers=KEY)).json()["items"][0]
+    assert order["refunded_total"] == 1250
+
+
+async def test_the_status_filter_narrows_the_order_table(
+    page: Page, http: httpx.AsyncClient
+) -> None:
+    await seed_shop(http)
+    token = await sign_up_buyer(http)
+    kept = await buy(http, token, "tap-keep")
+    cancelled = await buy(http, token, "tap-drop", sku="nw-socks")
+    await projected_order(http, cancelled)
+    response = await http.post(f"/api/orders/{cancelled}/cancel", json={}, headers=KEY)
+    assert response.status_code == 200, response.text
+    await sign_in(page)
+    await page.get_by_role("link", name="Orders").click()
+    form = page.locator("#orders-filter")
+    await form.get_by_label("Show").select_option("drop")
+    await form.get_by_label("Status").select_option("cancelled")
+    await form.get_by_role("button", name="Show orders").click()
+    rows = page.locator("#orders-body tr")
+    await expect(rows).to_have_count(1)
+    await expect(rows.first).to_contain_text(cancelled)
+    await expect(rows.first).to_contain_text("Cancelled")
+
+    await form.get_by_label("Status").select_option("confirmed")
+    await form.get_by_role("button", name="Show orders").click()
+    await expect(rows).to_have_count(1)
+    await expect(rows.first).to_contain_text(kept)
+
+    await form.get_by_label("Status").select_option("")
+    await form.get_by_role("button", name="Show orders").click()
+    await expect(rows).to_have_count(2)
+
+    # The export carries the same filters and is saved as a file.
+    await form.get_by_label("Status").select_option("cancelled")
+    async with page.expect_download() as waiting:
+        await form.get_by_role("button", name="Export CSV").click()
+    download = await waiting.value
+    assert download.suggested_filename == "orders.csv"
+    text = Path(await download.path()).read_text(encoding="utf-8")
+    assert cancelled in text and kept not in text
+    await expect(page.locator("#orders-result")).to_have_text("Saved orders.csv.")
+
+
 # --- webhooks ---------------------------------------------------------------------------
 
 
@@ -555,7 +721,7 @@ async def test_a_creator_is_added_given_a_showcase_and_their_earnings_shown(
         await earnings.get_by_role("button", name="Close").click()
         await maya.get_by_role("button", name="Earnings").click()
         await page.wait_for_timeout(100)
-    await expect(earnings.locator("#earnings-totals")).to_have_text("Earned in all: €1.92.")
+    await expect(earnings.locator("#earnings-totals")).to_have_text("Owed in all: €1.92.")
     await expect(earnings.locator("#earnings-body tr", has_text=order_id)).to_contain_text(
         "Their show"
     )

@@ -74,23 +74,29 @@ async function createCreator(form) {
 async function loadEarnings(after) {
   const answer = await call(`/api/creators/${encodeURIComponent(earningsOf.id)}/earnings`, { query: { after } });
   const totals = Object.entries(answer.totals).map(([currency, minor]) => money(minor, currency));
+  const reversed = Object.entries(answer.reversed ?? {})
+    .filter(([, minor]) => minor > 0)
+    .map(([currency, minor]) => money(minor, currency));
   $("earnings-totals").textContent = totals.length
-    ? `Earned in all: ${totals.join(" + ")}.`
+    ? `Owed in all: ${totals.join(" + ")}` +
+      (reversed.length ? ` (after ${reversed.join(" + ")} taken back for cancels and refunds).` : ".")
     : `${earningsOf.name} has earned no commission yet.`;
   return answer;
 }
 
+// A reversal (a cancel or a refund taking commission back) reads as a negative amount.
 function earningRow(entry) {
+  const reversal = entry.kind === "reversal";
   return h(
     "tr",
     {},
     cells(
-      entry.order,
-      when(entry.confirmed_at_ms),
+      reversal ? `${entry.order} (${entry.event === "order.cancelled" ? "cancelled" : "refunded"})` : entry.order,
+      when(reversal ? entry.at_ms : entry.confirmed_at_ms),
       entry.show,
       SOURCES[entry.source] ?? entry.source,
       money(entry.total, entry.currency),
-      money(entry.commission, entry.currency),
+      reversal ? `−${money(entry.amount, entry.currency)}` : money(entry.commission, entry.currency),
     ),
   );
 }

@@ -1,11 +1,14 @@
-// Orders: every order or one show's, newest first, a page at a time; one order opened
-// in full, with who bought it and where it ships.
+// Orders: every order or one show's (and of one status), newest first, a page at a time,
+// or exported as CSV; one order opened in full, with who bought it, where it ships, and
+// its lifecycle (order-lifecycle.js).
 
+import { ApiError } from "../api.js";
 import { h, money } from "../format.js";
-import { call } from "./key.js";
+import { apiKey, call } from "./key.js";
 import * as lists from "./lists.js";
+import { lifecycle, statusWord } from "./order-lifecycle.js";
 import { when } from "./units.js";
-import { cells, openDialog, pager, perform } from "./ui.js";
+import { cells, openDialog, pager, perform, report } from "./ui.js";
 
 const $ = (id) => document.getElementById(id);
 const SOURCES = { show: "the show", link: "a share link" };
@@ -17,15 +20,18 @@ export function start() {
     tbody: $("orders-body"),
     more: $("orders-more"),
     result: $("orders-result"),
-    columns: 7,
+    columns: 8,
     emptyText: "No orders yet.",
-    load: (after) => call("/api/orders", { query: { show: $("orders-show").value, after } }),
+    load: (after) => call("/api/orders", { query: { ...filters(), after } }),
     row: orderRow,
   });
   $("orders-filter").addEventListener("submit", (event) => {
     event.preventDefault();
     orderPager.reload();
   });
+  $("orders-export").addEventListener("click", () =>
+    perform($("orders-filter"), $("orders-result"), exportCsv, "Preparing the CSV…"),
+  );
   lists.whenChanged("shows", loadShows);
   loadShows().then(() => orderPager.reload());
 }
@@ -38,6 +44,46 @@ export function reopen() {
 // start() or reopen() picks the wish up when it lists the shows.
 let wantedShow = null;
 document.addEventListener("mc:orders-of", (event) => (wantedShow = event.detail));
+
+/** The listing's filters as the form has them now. */
+function filters() {
+  return { show: $("orders-show").value, status: $("orders-status").value };
+}
+
+/**
+ * Download /api/orders.csv with the current filters. The key goes in a header, which a
+ * plain link cannot send, so the file is fetched and saved from a Blob.
+ */
+async function exportCsv() {
+  const params = new URLSearchParams(Object.entries(filters()).filter(([, value]) => value));
+  const query = params.toString();
+  let response;
+  try {
+    response = await fetch(`/api/orders.csv${query ? `?${query}` : ""}`, {
+      headers: { "X-API-Key": apiKey(), Accept: "text/csv" },
+    });
+  } catch {
+    throw new ApiError(0, { error: "network" });
+  }
+  if (!response.ok) {
+    let body = null;
+    try {
+      body = await response.json();
+    } catch {
+      body = null;
+    }
+    throw new ApiError(response.status, body);
+  }
+  const url = URL.createObjectURL(await response.blob());
+  const link = h("a", { href: url, download: "orders.csv", hidden: true });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+  return response.headers.get("X-Next-After")
+    ? "Saved orders.csv with the newest 5 000 orders (the most one export holds)."
+    : "Saved orders.csv.";
+}
 
 function loadShows() {
   const form = $("orders-filter");
@@ -69,21 +115,48 @@ function orderRow(order) {
   open.addEventListener("click", () => openOrder(order.id));
   return h(
     "tr",
-    {},
-    cells(order.id, when(order.confirmed_at_ms), order.show, buyerName(order), items(order), money(order.total, order.currency), open),
+    { "data-order": order.id },
+    cells(
+      order.id,
+      when(order.confirmed_at_ms),
+      order.show,
+      buyerName(order),
+      items(order),
+      money(order.total, order.currency),
+      statusWord(order.status),
+      open,
+    ),
   );
+}
+
+function resultLine() {
+  return h("p", { class: "lc-result", role: "status", "aria-live": "polite" });
 }
 
 async function openOrder(id) {
   const detail = $("order-detail");
   $("order-dialog-title").textContent = `Order ${id}`;
-  detail.replaceChildren(h("p", { class: "lc-result", role: "status", "aria-live": "polite" }));
+  detail.replaceChildren(resultLine());
   openDialog($("order-dialog"));
   await perform(detail, detail.querySelector(".lc-result"), async () => {
     const order = await call(`/api/orders/${encodeURIComponent(id)}`);
-    detail.replaceChildren(...orderDetail(order));
+    showOrder(order);
     return "";
   }, "Loading the order…");
+}
+
+/** Draw `order` in the detail; after a move, `said` tells what was done. */
+function showOrder(order, said = "") {
+  const result = resultLine();
+  $("order-detail").replaceChildren(result, ...orderDetail(order));
+  if (said) report(result, "ok", said);
+}
+
+/** A move answered with the order as it now stands: redraw the detail and its row. */
+function changed(order, said) {
+  showOrder(order, said);
+  const row = $("orders-body").querySelector(`tr[data-order="${CSS.escape(order.id)}"]`);
+  row?.replaceWith(orderRow(order));
 }
 
 function facts(pairs) {
@@ -137,10 +210,11 @@ function orderDetail(order) {
     : "Nobody";
   return [
     facts([
-      ["Status", order.status === "confirmed" ? "Confirmed" : order.status],
+      ["Status", statusWord(order.status)],
       ["Confirmed", when(order.confirmed_at_ms)],
       ["Show", order.show],
       ["Total", money(order.total, order.currency)],
+      ...(order.refunded_total ? [["Refunded", money(order.refunded_total, order.currency)]] : []),
       ["Creator commission", `${money(order.commission_total, order.currency)} to ${attribution}`],
       ["Payment", `${order.payment?.provider ?? "—"} ${order.payment?.reference ?? ""}`.trim()],
     ]),
@@ -154,5 +228,6 @@ function orderDetail(order) {
     ...addressLines(order.ship_to),
     h("h3", {}, "Items"),
     h("div", { class: "mc-table-wrap", tabindex: "0", role: "region", "aria-label": "Items" }, lines),
+    ...lifecycle(order, changed),
   ];
 }
