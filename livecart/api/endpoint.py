@@ -135,7 +135,7 @@ def endpoint(
         elif body is None:
             await _refuse_body(request, signature)
         for name in exists:
-            await require_stored(request, name, ids[name])
+            await _require_stored(request, name, ids[name])
         if isinstance(body, Body):
             response: Response = await handler(request, decoded)
         else:
@@ -208,7 +208,7 @@ async def _refuse_body(request: Request, signature: str) -> None:
         raise InvalidInput(f"{signature} takes no body; send none (or {{}})", field="body")
 
 
-async def require_stored(request: Request, kind: str, value: str) -> None:
+async def _require_stored(request: Request, kind: str, value: str) -> None:
     """404 ``not_found`` naming ``kind`` unless the ``kind`` (show, brand, creator)
     named ``value`` is stored."""
     if not await runtime_of(request).redis.exists(EXISTS[kind](value)):
