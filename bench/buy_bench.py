@@ -30,9 +30,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from livecart.app import NODE_WORKERS
 from livecart.auth.tokens import issue_token
-from livecart.commerce.checkout import BuyRequest, buy
-from livecart.commerce.show_control import adjust_stock
+from livecart.commerce.sales.checkout import BuyRequest, buy
+from livecart.commerce.shows.control import adjust_stock
 from livecart.config import Settings
 from livecart.runtime import Runtime, running
 from tests.commerce.conftest import SHOW, seed_show
@@ -94,7 +95,7 @@ def settings_for(data_dir: Path, appendfsync: str) -> Settings:
 
 async def in_process(settings: Settings, counts: int, levels: list[int], label: str) -> list:
     rows = []
-    async with running(settings) as runtime:
+    async with running(settings, workers=NODE_WORKERS) as runtime:
         await prepared(runtime)
         floor_script = runtime.redis.register_script("return redis.call('EXISTS', KEYS[1])")
         for c in levels:
@@ -132,7 +133,7 @@ async def over_http(settings: Settings, counts: int, levels: list[int], workdir:
     try:
         url = node.wait_for_url()
         external = Settings().with_overrides({"redis": {"url": f"unix://{data_dir}/redis.sock"}})
-        async with running(external) as runtime:
+        async with running(external, workers=NODE_WORKERS) as runtime:
             await prepared(runtime)
         for c in levels:
             connections = [await RawConnection.open(url) for _ in range(c)]

@@ -58,7 +58,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import uvloop
 from redis.asyncio import Redis
 
-from livecart.commerce.show_control import adjust_stock
+from livecart.app import NODE_WORKERS
+from livecart.commerce.shows.control import adjust_stock
 from livecart.config import Settings
 from livecart.hub.events import HubEvent, events_payload
 from livecart.hub.wire import text_frame
@@ -536,7 +537,7 @@ async def main(args: argparse.Namespace) -> None:
                     "server": {"log_level": "warning"},
                 }
             )
-            async with running(settings) as runtime:
+            async with running(settings, workers=NODE_WORKERS) as runtime:
                 await runtime.redis.flushall()
                 await seed_show(runtime)
                 for viewers in levels:

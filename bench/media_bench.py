@@ -92,6 +92,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import av
 import uvloop
 
+from livecart.app import NODE_WORKERS
 from livecart.auth.tokens import issue_token
 from livecart.config import Settings
 from livecart.runtime import running
@@ -785,7 +786,7 @@ async def main(args: argparse.Namespace) -> None:
                     "server": {"log_level": "warning"},
                 }
             )
-            async with running(settings) as runtime:
+            async with running(settings, workers=NODE_WORKERS) as runtime:
                 await runtime.redis.flushall()
                 await seed_show(runtime)
             run = Run(

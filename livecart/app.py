@@ -25,10 +25,17 @@ from livecart.api import (
     webhooks,
 )
 from livecart.api.edge import EXCEPTION_HANDLERS
+from livecart.commerce.orders.outbox import run_order_consumers
+from livecart.commerce.orders.webhooks import run_webhook_deliveries
+from livecart.commerce.sales.holds import run_hold_reaper
 from livecart.config import Settings
 from livecart.hub.node import Hub
 from livecart.media.node import MediaNode
-from livecart.runtime import ReadyHook, Runtime, running
+from livecart.runtime import ReadyHook, Runtime, Worker, running
+
+# What every node runs until it stops. Any number of nodes may run each of these at
+# once: each claims its work atomically in Redis.
+NODE_WORKERS: tuple[Worker, ...] = (run_hold_reaper, run_order_consumers, run_webhook_deliveries)
 
 
 def create_app(
@@ -55,7 +62,7 @@ def create_app(
                 app.state.media = parts["media"]
                 yield parts
             return
-        async with running(settings, ready_hooks) as started:
+        async with running(settings, ready_hooks, NODE_WORKERS) as started:
             app.state.runtime = started
             async with _parts_running(started) as parts:
                 app.state.media = parts["media"]

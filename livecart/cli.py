@@ -28,9 +28,9 @@ import uvicorn
 from redis.exceptions import RedisError
 
 from livecart import __version__
-from livecart.app import create_app
+from livecart.app import NODE_WORKERS, create_app
 from livecart.auth.tokens import Role, issue_token
-from livecart.commerce.catalog_import import (
+from livecart.commerce.catalog.imports import (
     MAX_IMPORT_BYTES,
     ImportFormat,
     format_for_path,
@@ -269,7 +269,7 @@ async def _serve_until_signal(
     loop = asyncio.get_running_loop()
     with _signal_handlers(loop, on_signal):
         try:
-            async with running(settings, ready_hooks) as runtime:
+            async with running(settings, ready_hooks, NODE_WORKERS) as runtime:
                 app = create_app(settings, runtime=runtime)
                 config = uvicorn.Config(
                     app,

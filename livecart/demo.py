@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from livecart.auth.tokens import Role, issue_token
-from livecart.commerce.catalog import Brand, Product, save_brand, save_product
-from livecart.commerce.creators import Creator, save_creator, set_showcase, share_url
-from livecart.commerce.shows import LineupEntry, NewShow, create_show
+from livecart.commerce.accounts.creators import Creator, save_creator, set_showcase, share_url
+from livecart.commerce.catalog.products import Brand, Product, save_brand, save_product
+from livecart.commerce.shows.records import LineupEntry, NewShow, create_show
 from livecart.runtime import Runtime
 from livecart.store import keys
 

@@ -19,7 +19,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from livecart.commerce.payments import PaymentProvider, provider_named
+from livecart.commerce.payments.providers import PaymentProvider, provider_named
 from livecart.config import Settings, redact_url_secrets
 from livecart.errors import StoreUnavailable
 from livecart.metrics import Metrics
@@ -47,17 +47,20 @@ Worker = Callable[[Runtime], Coroutine[Any, Any, None]]
 def background_workers() -> list[Worker]:
     """What every node runs until it stops. Any number of nodes may run each of these
     at once: each claims its work atomically in Redis."""
-    from livecart.commerce.holds import run_hold_reaper
-    from livecart.commerce.outbox import run_order_consumers
-    from livecart.commerce.webhooks import run_webhook_deliveries
+    from livecart.commerce.orders.outbox import run_order_consumers
+    from livecart.commerce.orders.webhooks import run_webhook_deliveries
+    from livecart.commerce.sales.holds import run_hold_reaper
 
     return [run_hold_reaper, run_order_consumers, run_webhook_deliveries]
 
 
 @contextlib.asynccontextmanager
 async def running(
-    settings: Settings, ready_hooks: Sequence[ReadyHook] = ()
+    settings: Settings, ready_hooks: Sequence[ReadyHook] = (), workers: Sequence[Worker] = ()
 ) -> AsyncIterator[Runtime]:
+    """Redis (embedded or not), the scripts and the payment provider, then ``workers``
+    until the node stops. The app names its workers (``livecart.app.NODE_WORKERS``):
+    they import the runtime, so the runtime does not import them."""
     async with contextlib.AsyncExitStack() as stack:
         embedded = None
         url = settings.redis.url
@@ -92,7 +95,7 @@ async def running(
         )
         for hook in ready_hooks:
             await hook(runtime)
-        for worker in background_workers():
+        for worker in workers:
             task = asyncio.create_task(_keep_running(worker, runtime), name=worker.__name__)
             stack.push_async_callback(cancel_and_wait, task)
         yield runtime

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
+from livecart.app import NODE_WORKERS
 from livecart.config import Settings
 from livecart.runtime import Runtime, running
 from livecart.store.embedded import EmbeddedRedis, bundled_server_binary
@@ -20,6 +21,21 @@ from tests.netns import enter_test_network
 def pytest_configure(config: pytest.Config) -> None:
     # Before any thread or child process starts, so all of them inherit the namespace.
     enter_test_network()
+
+
+SLOW_FOLDERS = ("browser", "media", "e2e")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test of the slow folders ``slow``: ``tests/run -m "not slow"`` is the
+    quick loop; CI runs everything."""
+    tests_root = Path(__file__).parent
+    for item in items:
+        relative = (
+            item.path.relative_to(tests_root) if item.path.is_relative_to(tests_root) else None
+        )
+        if relative is not None and relative.parts[0] in SLOW_FOLDERS:
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
@@ -52,7 +68,7 @@ async def redis(settings: Settings) -> AsyncIterator[Redis]:
 
 @pytest.fixture
 async def runtime(settings: Settings, redis: Redis) -> AsyncIterator[Runtime]:
-    async with running(settings) as started:
+    async with running(settings, workers=NODE_WORKERS) as started:
         yield started
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import orjson
 from redis.asyncio import Redis
 
-from livecart.commerce.catalog import Brand, get_product, save_brand
+from livecart.commerce.catalog.products import Brand, get_product, save_brand
 from livecart.config import PLACEHOLDER_ADMIN_KEY, Settings
 from livecart.store.embedded import EmbeddedRedis, bundled_server_binary
 from tests.helpers import LivecartProcess, get, processes_serving

@@ -13,7 +13,7 @@ from starlette.responses import Response
 
 from livecart.api.edge import json_response, require_claims, runtime_of
 from livecart.api.endpoint import Body, endpoint
-from livecart.commerce import buyers
+from livecart.commerce.accounts import buyers
 from livecart.errors import NotFound
 
 MAX_PROFILE_BYTES = 8192

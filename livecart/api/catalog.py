@@ -14,13 +14,13 @@ from starlette.responses import Response
 
 from livecart.api.edge import json_response, page_args, query_id, read_body, runtime_of
 from livecart.api.endpoint import RAW, Body, endpoint
-from livecart.commerce import catalog
-from livecart.commerce.catalog import BRAND_FIELDS, PRODUCT_FIELDS, Brand, Page, Product
-from livecart.commerce.catalog_import import (
+from livecart.commerce.catalog import products as catalog
+from livecart.commerce.catalog.imports import (
     MAX_IMPORT_BYTES,
     format_for_content_type,
     import_file,
 )
+from livecart.commerce.catalog.products import BRAND_FIELDS, PRODUCT_FIELDS, Brand, Page, Product
 from livecart.errors import InvalidInput, NotFound
 
 BRAND = Body("a brand", BRAND_FIELDS, lambda d, s: Brand.from_dict(d))

@@ -13,7 +13,7 @@ from starlette.responses import Response
 
 from livecart.api.edge import buyer_of, json_response, query_whole, runtime_of
 from livecart.api.endpoint import Body, endpoint
-from livecart.commerce import checkout
+from livecart.commerce.sales import checkout
 from livecart.store.keys import check_id
 
 STATUS = {"confirmed": 201, "in_progress": 202, "payment_declined": 402}

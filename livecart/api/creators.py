@@ -8,8 +8,8 @@ from starlette.responses import Response
 
 from livecart.api.edge import json_response, page_args, query_id, runtime_of
 from livecart.api.endpoint import Body, endpoint
-from livecart.commerce import creators
-from livecart.commerce.creators import CREATOR_FIELDS, Creator, showcase_from_dict
+from livecart.commerce.accounts import creators
+from livecart.commerce.accounts.creators import CREATOR_FIELDS, Creator, showcase_from_dict
 from livecart.errors import InvalidInput, NotFound
 
 CREATOR = Body("a creator", CREATOR_FIELDS, lambda d, s: Creator.from_dict(d))

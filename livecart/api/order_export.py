@@ -1,5 +1,5 @@
 """``GET /api/orders.csv``: the orders ``GET /api/orders`` lists, with the same filters,
-as CSV for fulfilment (admin API key); see ``livecart.commerce.order_export``."""
+as CSV for fulfilment (admin API key); see ``livecart.commerce.orders.export``."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from starlette.responses import Response
 
 from livecart.api.edge import query_id, query_param, query_whole, runtime_of
 from livecart.api.endpoint import endpoint
-from livecart.commerce.order_export import export_orders
-from livecart.commerce.orders import MAX_MS, check_status
+from livecart.commerce.orders.export import export_orders
+from livecart.commerce.orders.records import MAX_MS, check_status
 
 NEXT_HEADER = "x-next-after"  # the ``after`` of the rest, when one export did not hold all
 

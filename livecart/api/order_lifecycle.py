@@ -1,7 +1,7 @@
 """The merchant moves an order on (admin API key): fulfil it with its tracking, mark it
 delivered, cancel it before it ships, refund it in full or in parts. Each answers with
 the order as it now stands; a move its status does not allow is 409
-``invalid_transition`` and changes nothing (see ``livecart.commerce.lifecycle``)."""
+``invalid_transition`` and changes nothing (see ``livecart.commerce.orders.lifecycle``)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from livecart.api.edge import json_response, runtime_of
 from livecart.api.endpoint import Body, endpoint
-from livecart.commerce.lifecycle import (
+from livecart.commerce.orders.lifecycle import (
     Cancellation,
     Fulfilment,
     RefundRequest,

@@ -2,7 +2,7 @@
 (their token) and a creator's commission (API key, or the creator's own token).
 
 Listings are newest first and paginated by cursor: ``next`` of one page is ``after`` of
-the following one (see ``livecart.commerce.orders``).
+the following one (see ``livecart.commerce.orders.records``).
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from livecart.api.edge import (
 from livecart.api.endpoint import endpoint
 from livecart.auth.api_key import HEADER
 from livecart.auth.tokens import Role
-from livecart.commerce.orders import (
+from livecart.commerce.orders.projections import creator_earnings
+from livecart.commerce.orders.records import (
     MAX_MS,
     PageRequest,
     check_status,
@@ -32,7 +33,6 @@ from livecart.commerce.orders import (
     list_buyer_orders,
     list_orders,
 )
-from livecart.commerce.projections import creator_earnings
 from livecart.errors import Forbidden, TokenMissing
 
 

@@ -17,8 +17,8 @@ from livecart import validation as v
 from livecart.api.edge import json_response, runtime_of, staff_actor
 from livecart.api.endpoint import Body, endpoint
 from livecart.auth.roles import Action
-from livecart.commerce import show_control
-from livecart.commerce.shows import MAX_ALLOCATION, NewShow, create_show, show_snapshot
+from livecart.commerce.shows import control as show_control
+from livecart.commerce.shows.records import MAX_ALLOCATION, NewShow, create_show, show_snapshot
 from livecart.config import Settings
 from livecart.errors import InvalidInput
 from livecart.store.keys import check_id

@@ -8,9 +8,9 @@ from starlette.responses import Response
 
 from livecart.api.edge import json_response, page_args, query_id, query_param, runtime_of
 from livecart.api.endpoint import endpoint
-from livecart.commerce.creators import get_creator
-from livecart.commerce.show_list import check_state, show_page
-from livecart.commerce.shows import show_snapshot
+from livecart.commerce.accounts.creators import get_creator
+from livecart.commerce.shows.listing import check_state, show_page
+from livecart.commerce.shows.records import show_snapshot
 from livecart.errors import NotFound
 
 

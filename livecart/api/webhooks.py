@@ -13,7 +13,7 @@ from starlette.responses import Response
 from livecart.api.edge import json_response, runtime_of
 from livecart.api.endpoint import Body, endpoint
 from livecart.api.orders import page_request
-from livecart.commerce.webhooks import (
+from livecart.commerce.orders.webhooks import (
     Endpoint,
     delete_endpoint,
     endpoint_url,

@@ -15,7 +15,8 @@ from redis.exceptions import RedisError
 
 from livecart import validation as v
 from livecart.auth.roles import Action, authorize
-from livecart.commerce import checkout, show_control
+from livecart.commerce.sales import checkout
+from livecart.commerce.shows import control as show_control
 from livecart.errors import InvalidInput, LivecartError, RateLimited
 from livecart.hub import moderation
 from livecart.hub.protocol import Inbound, error_message

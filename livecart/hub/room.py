@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from redis.exceptions import RedisError
 
-from livecart.commerce.shows import show_snapshot
+from livecart.commerce.shows.records import show_snapshot
 from livecart.errors import NotFound
 from livecart.hub import moderation
 from livecart.hub.events import (

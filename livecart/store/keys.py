@@ -263,7 +263,7 @@ def webhooks_dead() -> str:
 
 def brand_webhook_deliveries(brand_id: str) -> str:
     """Sorted set delivery id -> when it was created (ms): the brand's deliveries, newest
-    last, capped and trimmed when new ones are added (see commerce/webhooks.py)."""
+    last, capped and trimmed when new ones are added (see commerce/orders/webhooks.py)."""
     return f"{NAMESPACE}:brand:{check_id(brand_id, 'brand')}:webhook:deliveries"
 
 

@@ -26,11 +26,12 @@ PACKAGE_DIR = Path(__file__).resolve().parent.parent
 INCLUDE = "--#include "
 
 
-def find_script_files(root: Path = PACKAGE_DIR) -> dict[str, Path]:
-    """Script name (file stem) -> path, refusing two files with the same name."""
+def find_script_files(root: Path = PACKAGE_DIR, *, fragments: bool = False) -> dict[str, Path]:
+    """Script name (file stem) -> path, refusing two files with the same name. With
+    ``fragments``, the ``_*.lua`` fragments instead of the scripts."""
     found: dict[str, Path] = {}
     for path in sorted(root.rglob("*.lua")):
-        if path.name.startswith("_"):
+        if path.name.startswith("_") != fragments:
             continue
         if path.stem in found:
             raise RuntimeError(
@@ -41,13 +42,17 @@ def find_script_files(root: Path = PACKAGE_DIR) -> dict[str, Path]:
 
 
 def script_source(path: Path) -> str:
-    """The script's text with its ``--#include`` lines replaced by the fragments."""
+    """The script's text with its ``--#include`` lines replaced by the fragments, found
+    by name anywhere in the package (an order script in ``orders/`` includes the sale
+    checks of ``sales/_sale.lua``)."""
+    fragments = find_script_files(fragments=True)
     lines = []
     for line in path.read_text().splitlines():
         if line.startswith(INCLUDE):
-            fragment = path.parent / line[len(INCLUDE) :].strip()
-            if not fragment.name.startswith("_") or not fragment.is_file():
-                raise RuntimeError(f"{path}: cannot include {fragment.name!r}")
+            name = line[len(INCLUDE) :].strip()
+            fragment = fragments.get(name.removesuffix(".lua"))
+            if fragment is None or not name.endswith(".lua"):
+                raise RuntimeError(f"{path}: cannot include {name!r}")
             lines.append(fragment.read_text())
         else:
             lines.append(line)

@@ -12,8 +12,8 @@ import pytest
 from redis.asyncio import Redis
 
 from livecart.auth.tokens import issue_token
-from livecart.commerce.catalog import Brand, Product, save_brand, save_product
-from livecart.commerce.catalog_import import MAX_IMPORT_BYTES
+from livecart.commerce.catalog.imports import MAX_IMPORT_BYTES
+from livecart.commerce.catalog.products import Brand, Product, save_brand, save_product
 from livecart.store import keys
 from tests.helpers import STRONG_ADMIN_KEY, STRONG_SECRET, LiveServer
 

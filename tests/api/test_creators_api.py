@@ -11,8 +11,8 @@ import orjson
 import pytest
 from redis.asyncio import Redis
 
-from livecart.commerce.catalog import Brand, Product, save_brand, save_product
-from livecart.commerce.creators import MAX_SHOWCASE
+from livecart.commerce.accounts.creators import MAX_SHOWCASE
+from livecart.commerce.catalog.products import Brand, Product, save_brand, save_product
 from livecart.demo import seed_demo
 from livecart.store import keys
 from tests.api.test_catalog_api import KEY, NOT_THE_KEY, VIEWER_TOKEN, refusal, store_snapshot

@@ -32,8 +32,8 @@ from hypothesis import strategies as st
 from redis.asyncio import Redis
 from starlette.routing import Match
 
-from livecart.commerce.catalog import Brand, Product, save_brand, save_product
-from livecart.commerce.webhooks import put_endpoint
+from livecart.commerce.catalog.products import Brand, Product, save_brand, save_product
+from livecart.commerce.orders.webhooks import put_endpoint
 from livecart.config import Settings
 from livecart.runtime import Runtime
 from livecart.store.embedded import EmbeddedRedis

@@ -15,8 +15,8 @@ import orjson
 import pytest
 from redis.asyncio import Redis
 
-from livecart.commerce import checkout
-from livecart.commerce.checkout import BuyRequest
+from livecart.commerce.sales import checkout
+from livecart.commerce.sales.checkout import BuyRequest
 from livecart.config import Settings
 from livecart.store import keys
 from tests.commerce.conftest import seed_show

@@ -9,8 +9,8 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from livecart.commerce import show_list
-from livecart.commerce.show_control import end_show, start_show
+from livecart.commerce.shows import listing as show_list
+from livecart.commerce.shows.control import end_show, start_show
 from livecart.runtime import Runtime
 from livecart.store import keys
 from tests.api.test_catalog_api import refusal, store_snapshot

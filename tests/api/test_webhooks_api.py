@@ -13,7 +13,7 @@ import orjson
 import pytest
 from redis.asyncio import Redis
 
-from livecart.commerce.catalog import Brand, save_brand
+from livecart.commerce.catalog.products import Brand, save_brand
 from livecart.config import Settings
 from livecart.store import keys
 from tests.api.test_orders_api import KEY, bearer

@@ -12,10 +12,10 @@ import httpx
 from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import Browser, Page, expect
 
-from livecart.commerce.catalog import Brand, Product, save_brand, save_product
-from livecart.commerce.creators import Creator, save_creator
-from livecart.commerce.show_control import start_show
-from livecart.commerce.shows import LineupEntry, NewShow, create_show
+from livecart.commerce.accounts.creators import Creator, save_creator
+from livecart.commerce.catalog.products import Brand, Product, save_brand, save_product
+from livecart.commerce.shows.control import start_show
+from livecart.commerce.shows.records import LineupEntry, NewShow, create_show
 from livecart.runtime import Runtime
 from tests.browser.conftest import PHONE
 from tests.helpers import STRONG_ADMIN_KEY, bearer

@@ -9,8 +9,8 @@ import pytest
 from playwright.async_api import Browser, expect
 from redis.asyncio import Redis
 
-from livecart.commerce.show_control import end_show, start_show
-from livecart.commerce.shows import LineupEntry, NewShow, create_show
+from livecart.commerce.shows.control import end_show, start_show
+from livecart.commerce.shows.records import LineupEntry, NewShow, create_show
 from tests.browser.conftest import DESKTOP, PHONE
 from tests.browser.live_show import SHOW, opened, seed_live_show, serious_violations
 from tests.helpers import LiveServer

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 import pytest
 from redis.asyncio import Redis
 
-from livecart.commerce.catalog import Brand, Product, save_brand, save_product
-from livecart.commerce.creators import Creator, save_creator
-from livecart.commerce.show_control import start_show
-from livecart.commerce.shows import LineupEntry, NewShow, create_show
+from livecart.commerce.accounts.creators import Creator, save_creator
+from livecart.commerce.catalog.products import Brand, Product, save_brand, save_product
+from livecart.commerce.shows.control import start_show
+from livecart.commerce.shows.records import LineupEntry, NewShow, create_show
 from livecart.config import Settings
 from livecart.runtime import Runtime
 from livecart.store import keys

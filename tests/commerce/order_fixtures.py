@@ -25,9 +25,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from livecart.commerce.catalog import Brand, save_brand
-from livecart.commerce.creators import Creator, save_creator
-from livecart.commerce.payments import provider_named
+from livecart.commerce.accounts.creators import Creator, save_creator
+from livecart.commerce.catalog.products import Brand, save_brand
+from livecart.commerce.payments.providers import provider_named
 from livecart.config import Settings
 from livecart.metrics import Metrics
 from livecart.runtime import Runtime

@@ -15,6 +15,7 @@ import httpx
 import orjson
 from redis.asyncio import Redis
 
+from livecart.app import NODE_WORKERS
 from livecart.auth.tokens import issue_token
 from livecart.config import Settings
 from livecart.runtime import running
@@ -62,11 +63,11 @@ def token(buyer: str) -> str:
 
 
 async def prepare_show(settings: Settings, sku_units: int) -> None:
-    async with running(settings) as runtime:
+    async with running(settings, workers=NODE_WORKERS) as runtime:
         await seed_show(runtime)
         # One product with exactly the units of the sale.
         current = int(await runtime.redis.hget(f"lc:{{s:{SHOW}}}:stock", "p-plain") or 0)
-        from livecart.commerce.show_control import adjust_stock
+        from livecart.commerce.shows.control import adjust_stock
 
         await adjust_stock(runtime, SHOW, "p-plain", sku_units - current)
 
@@ -194,7 +195,9 @@ async def test_kill_9_of_redis_mid_burst_loses_no_confirmed_order(tmp_path: Path
     assert "exited with -9; restarting from its AOF" in node.stderr
     assert len(confirmed) > killed_after  # sales went on after the restart
     # Read what survived with the node stopped: start the same data directory again.
-    async with running(Settings().with_overrides({"redis": {"data_dir": str(data_dir)}})) as rt:
+    async with running(
+        Settings().with_overrides({"redis": {"data_dir": str(data_dir)}}), workers=NODE_WORKERS
+    ) as rt:
         stored = await rt.redis.zrange(f"lc:{{s:{SHOW}}}:orders", 0, -1)
         missing = set(confirmed) - set(stored)
         assert not missing, f"{len(missing)} confirmed orders lost"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from livecart.app import NODE_WORKERS
 from livecart.auth.tokens import issue_token
 from livecart.config import Settings
 from livecart.runtime import running
@@ -18,7 +19,7 @@ async def test_holds_of_a_node_killed_mid_payment_return_their_stock_via_another
     short = settings.with_overrides(
         {"checkout": {"payment_provider": "test", "hold_seconds": 3, "payment_timeout_s": 2}}
     )
-    async with running(short) as survivor:
+    async with running(short, workers=NODE_WORKERS) as survivor:
         await seed_show(survivor)
         env = {
             "LIVECART_REDIS_URL": short.redis.url,

@@ -27,7 +27,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.frames import Frame, Opcode
 
-from livecart.commerce import show_control
+from livecart.commerce.shows import control as show_control
 from livecart.config import Settings
 from livecart.hub import moderation
 from livecart.store import keys

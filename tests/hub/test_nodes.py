@@ -22,7 +22,7 @@ import pytest
 from redis.asyncio import Redis
 from websockets.exceptions import ConnectionClosed
 
-from livecart.commerce.show_control import pin_product
+from livecart.commerce.shows.control import pin_product
 from livecart.config import Settings
 from livecart.hub import moderation
 from livecart.hub.events import COALESCABLE, STAFF_ONLY

@@ -6,9 +6,15 @@ from __future__ import annotations
 
 import orjson
 
-from livecart.commerce import checkout, show_control
-from livecart.commerce.checkout import BuyRequest
-from livecart.commerce.lifecycle import Cancellation, Fulfilment, cancel_order, fulfil_order
+from livecart.commerce.orders.lifecycle import (
+    Cancellation,
+    Fulfilment,
+    cancel_order,
+    fulfil_order,
+)
+from livecart.commerce.sales import checkout
+from livecart.commerce.sales.checkout import BuyRequest
+from livecart.commerce.shows import control as show_control
 from livecart.store import keys
 from tests.commerce.order_fixtures import wait_for
 from tests.helpers import LiveServer

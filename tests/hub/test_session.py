@@ -22,7 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio import Redis
 from websockets.asyncio.client import connect
 
-from livecart.commerce import show_control
+from livecart.commerce.shows import control as show_control
 from livecart.config import Settings
 from livecart.hub.events import STAFF_ONLY
 from livecart.store import keys

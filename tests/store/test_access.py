@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from livecart.commerce.catalog import Brand, get_product, save_brand
+from livecart.commerce.catalog.products import Brand, get_product, save_brand
 from livecart.config import Settings
 from livecart.errors import StoreUnavailable
 from livecart.store.access import lock_holder, open_store

@@ -8,7 +8,7 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from livecart.commerce.sale_keys import sale_keys
+from livecart.commerce.sales.keys import sale_keys
 from livecart.runtime import Runtime
 from livecart.store.scripts import Scripts, find_script_files, script_source
 from tests.commerce.conftest import SHOW, seed_show
@@ -30,6 +30,9 @@ def test_fragments_are_included_not_registered_and_a_missing_one_is_refused(
     assert not any(name.startswith("_") for name in find_script_files())
     reserve = script_source(find_script_files()["reserve"])
     assert "local function decide_line" in reserve and "--#include" not in reserve
+    # A fragment is found by name in any folder: orders/ scripts use sales/_sale.lua.
+    cancel = script_source(find_script_files()["cancel_order"])
+    assert "local function decide_line" in cancel and "--#include" not in cancel
     (tmp_path / "uses.lua").write_text("--#include _missing.lua\nreturn 1\n")
     with pytest.raises(RuntimeError, match=r"cannot include '_missing\.lua'"):
         script_source(tmp_path / "uses.lua")

@@ -1,0 +1,488 @@
+"""One-tap buy and cart checkout: reserve (script) -> authorise (payment provider) ->
+confirm or release (script).
+
+The promises (DESIGN.md invariants 4 and 5), and where each is kept:
+- No oversell: the reserve script takes units only when they are there, atomically.
+- No double charge: the buyer's idempotency key is checked and recorded by the same
+  script that takes the units; a retry gets the first outcome, and a retry racing the
+  first attempt waits for it instead of buying again. The provider is asked with the
+  hold id as its idempotency key.
+- A confirmed order is durable: "confirmed" is returned only after the confirm script,
+  which writes the order and its outbox entry, has been acknowledged by Redis (AOF,
+  fsync before reply in the embedded default).
+- A hold that is never confirmed returns its stock by itself: every hold has an expiry
+  the reaper (livecart.commerce.sales.holds) enforces on any node.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import orjson
+from redis.exceptions import RedisError
+
+from livecart import validation as v
+from livecart.commerce.accounts.buyers import order_contact
+from livecart.commerce.accounts.creators import get_creator
+from livecart.commerce.payments.providers import Authorisation, PaymentError
+from livecart.commerce.sales.keys import sale_keys
+from livecart.errors import Conflict, LivecartError, NotFound, StoreUnavailable
+from livecart.runtime import Runtime
+from livecart.store import keys
+
+log = logging.getLogger("livecart.checkout")
+
+# What a page can show for a buy that did not become an order.
+REFUSALS = frozenset(
+    {
+        "sold_out",
+        "limit_reached",
+        "sales_paused",
+        "banned",  # the buyer was banned from the show by its moderation
+        "not_live",
+        "not_in_lineup",
+        "flash_ended",
+        "flash_not_started",
+        "price_changed",
+        "payment_declined",
+        "payment_error",
+        "hold_expired",
+        "cart_empty",
+        "cart_full",
+        "currency_mismatch",
+        "not_in_cart",
+    }
+)
+VOID_TIMEOUT_S = 5.0
+
+
+class IdempotencyConflict(Conflict):
+    code = "idempotency_conflict"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The result of a buy or checkout, as the buyer's page shows it."""
+
+    result: str  # "confirmed", "in_progress", or one of REFUSALS
+    order: dict[str, Any] | None = None
+    sku: str | None = None
+    replayed: bool = False  # the first outcome of this idempotency key, returned again
+
+    def to_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"result": self.result, "replayed": self.replayed}
+        if self.order is not None:
+            body["order"] = self.order
+        if self.sku:
+            body["sku"] = self.sku
+        return body
+
+
+@dataclass(frozen=True)
+class BuyRequest:
+    FIELDS: ClassVar[tuple[str, ...]] = ("sku", "quantity", "idempotency_key", "price", "ref")
+
+    sku: str
+    quantity: int
+    idempotency_key: str
+    ref: str | None = None  # a creator's affiliate ref from a share link
+    price: int | None = None  # the unit price the buyer saw; a different price is refused
+
+    @classmethod
+    def from_dict(cls, data: object, *, max_quantity: int) -> BuyRequest:
+        d = v.require_mapping(data, "body")
+        ref = d.get("ref")
+        price = d.get("price")
+        return cls(
+            sku=keys.check_id(d.get("sku"), "sku"),
+            quantity=v.whole(d, "quantity", lo=1, hi=max_quantity, default=1),
+            idempotency_key=keys.check_id(d.get("idempotency_key"), "idempotency_key"),
+            ref=None if ref is None else keys.check_id(ref, "ref"),
+            price=None if price is None else v.whole(d, "price", lo=0, hi=10**11),
+        )
+
+    def fingerprint(self, show: str, buyer: str) -> str:
+        return _fingerprint("buy", show, buyer, self.sku, self.quantity, self.price, self.ref)
+
+
+def _fingerprint(*parts: object) -> str:
+    return hashlib.sha256(orjson.dumps(parts)).hexdigest()[:32]
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(10)}"
+
+
+async def buy(runtime: Runtime, show: str, buyer: str, request: BuyRequest) -> Outcome:
+    """One tap: hold the units, get the payment authorised, confirm the order."""
+    started = time.perf_counter()
+    settings = runtime.settings
+    ref = await _known_creator(runtime, request.ref)
+    reply = await runtime.scripts["reserve"](
+        keys=sale_keys(show, buyer=buyer, idempotency_key=request.idempotency_key),
+        args=[
+            buyer,
+            new_id("h"),
+            request.fingerprint(show, buyer),
+            request.idempotency_key,
+            settings.checkout.hold_seconds,
+            settings.checkout.idempotency_ttl_s,
+            settings.hub.stream_max_events,
+            ref or "",
+            settings.affiliate.ref_window_s * 1000,
+            request.sku,
+            request.quantity,
+            -1 if request.price is None else request.price,
+        ],
+    )
+    return await _finish(runtime, show, buyer, request.idempotency_key, reply, started)
+
+
+async def checkout_cart(runtime: Runtime, show: str, buyer: str, idempotency_key: str) -> Outcome:
+    """Check the buyer's cart out, all or nothing, then pay and confirm like a buy."""
+    started = time.perf_counter()
+    keys.check_id(idempotency_key, "idempotency_key")
+    settings = runtime.settings
+    reply = await runtime.scripts["checkout_cart"](
+        keys=sale_keys(show, buyer=buyer, idempotency_key=idempotency_key),
+        args=[
+            buyer,
+            _fingerprint("cart", show, buyer),
+            idempotency_key,
+            settings.checkout.hold_seconds,
+            settings.checkout.idempotency_ttl_s,
+        ],
+    )
+    return await _finish(runtime, show, buyer, idempotency_key, reply, started)
+
+
+async def _finish(
+    runtime: Runtime,
+    show: str,
+    buyer: str,
+    idempotency_key: str,
+    reply: list[Any],
+    started: float,
+) -> Outcome:
+    kind = reply[0]
+    if kind == "conflict":
+        raise IdempotencyConflict(
+            "this idempotency key was already used for a different request",
+            field="idempotency_key",
+        )
+    if kind == "refused" and reply[1] == "not_found":
+        raise NotFound(f"show {show!r} does not exist", field="show")
+    if kind == "replay":
+        outcome = await _replay(runtime, show, buyer, idempotency_key, orjson.loads(reply[1]))
+    elif kind == "refused":
+        outcome = Outcome(result=reply[1], sku=reply[2] or None)
+    else:
+        outcome = await _settle(runtime, show, orjson.loads(reply[1]))
+    runtime.metrics.buys.labels(outcome.result).inc()
+    runtime.metrics.buy_seconds.observe(time.perf_counter() - started)
+    return outcome
+
+
+async def _settle(runtime: Runtime, show: str, hold: dict[str, Any]) -> Outcome:
+    """The units are held: ask the provider, then confirm or release.
+
+    The buyer's profile (contact, ship-to) is read here, outside the scripts (it lives
+    outside the show's slot, invariant 6), and only for a buy that got its units:
+    replays and refusals, most taps in a rush, cost no extra read. If Redis does not
+    answer this read, the hold is left to expire like any unconfirmed hold.
+    """
+    contact = await order_contact(runtime.redis, hold["buyer"])
+    amount = sum(line["qty"] * line["unit"] for line in hold["lines"])
+    provider = runtime.payments
+    try:
+        async with asyncio.timeout(runtime.settings.checkout.payment_timeout_s):
+            auth = await provider.authorise(
+                hold_id=hold["id"], buyer=hold["buyer"], amount=amount, currency=hold["currency"]
+            )
+    except TimeoutError:
+        log.warning("payment for hold %s timed out; releasing it", hold["id"])
+        await _void(runtime, hold["id"], "")
+        return await _release(runtime, show, hold, "payment_error")
+    except PaymentError as exc:
+        log.warning("payment for hold %s failed: %s; releasing it", hold["id"], exc)
+        return await _release(runtime, show, hold, "payment_error")
+    if not auth.approved:
+        return await _release(runtime, show, hold, "payment_declined")
+
+    order_id = new_id("o")
+    order = build_order(order_id, show, hold, auth, provider.name, contact)
+    reply = await _confirm(
+        runtime, show, hold, order_id, orjson.dumps(order).decode(), contact["display_name"] or ""
+    )
+    if reply[0] == "gone":
+        # The hold expired while the provider answered; its units are back in stock.
+        await _void(runtime, hold["id"], auth.reference)
+        return Outcome(result="hold_expired", sku=hold["lines"][0]["sku"])
+    return Outcome(result="confirmed", order=orjson.loads(reply[1]))
+
+
+def build_order(
+    order_id: str,
+    show: str,
+    hold: dict[str, Any],
+    auth: Authorisation,
+    provider: str,
+    contact: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The order as stored, delivered and shown (docs/api.md, "Order"); exact integer
+    money: commission is floored per line, in minor units. ``contact`` and ``ship_to``
+    are copied from the buyer's profile (None without one), so the order keeps the
+    address it was placed with."""
+    lines = []
+    for line in hold["lines"]:
+        total = line["qty"] * line["unit"]
+        lines.append(
+            {
+                "sku": line["sku"],
+                "title": line["title"],
+                "quantity": line["qty"],
+                "unit_price": line["unit"],
+                "line_total": total,
+                "commission_bps": line["commission_bps"],
+                "commission": total * line["commission_bps"] // 10_000,
+                "flash_sale": line["flash"] or None,
+            }
+        )
+    return {
+        "id": order_id,
+        "show": show,
+        "brand": hold["brand"],
+        "buyer": hold["buyer"],
+        "contact": None if contact is None else contact["contact"],
+        "ship_to": None if contact is None else contact["ship_to"],
+        "status": "confirmed",
+        "currency": hold["currency"],
+        "lines": lines,
+        "total": sum(line["line_total"] for line in lines),
+        "commission_total": sum(line["commission"] for line in lines),
+        "attribution": hold["attribution"],
+        "payment": {"provider": provider, "reference": auth.reference},
+        "idempotency_key": hold["idem"],
+        "held_at_ms": hold["created_ms"],
+    }
+
+
+async def _confirm(
+    runtime: Runtime, show: str, hold: dict[str, Any], order_id: str, body: str, buyer_name: str
+) -> list[Any]:
+    """Run confirm until Redis answers or the hold would have expired anyway.
+
+    A lost reply (Redis restarted, connection cut) is retried with the same order id:
+    the script finds the order it wrote and reports it, so nothing is written twice.
+    """
+    script = runtime.scripts["confirm"]
+    deadline = time.monotonic() + runtime.settings.checkout.hold_seconds
+    delay = 0.05
+    while True:
+        try:
+            reply: list[Any] = await script(
+                keys=sale_keys(
+                    show, buyer=hold["buyer"], idempotency_key=hold["idem"], order_id=order_id
+                ),
+                args=[
+                    hold["id"],
+                    order_id,
+                    body,
+                    runtime.settings.hub.stream_max_events,
+                    buyer_name,
+                ],
+            )
+            return reply
+        except RedisError as exc:
+            if time.monotonic() + delay > deadline:
+                raise StoreUnavailable(
+                    f"the order could not be confirmed: Redis did not answer ({exc}); "
+                    "retry with the same idempotency key to learn the outcome"
+                ) from None
+            log.warning("confirm of hold %s failed (%s); retrying", hold["id"], exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+
+async def _release(runtime: Runtime, show: str, hold: dict[str, Any], code: str) -> Outcome:
+    try:
+        await release_hold(runtime, show, hold, code, only_if_expired=False)
+    except RedisError as exc:
+        # The hold expires and the reaper returns the units; the buyer's outcome stands.
+        log.warning("release of hold %s failed (%s); the reaper will return it", hold["id"], exc)
+    return Outcome(result=code, sku=hold["lines"][0]["sku"])
+
+
+async def release_hold(
+    runtime: Runtime, show: str, hold: dict[str, Any], code: str, *, only_if_expired: bool
+) -> bool:
+    """Give a hold's units back; True when this call released it (False: already gone,
+    or not expired yet when ``only_if_expired``)."""
+    reply = await runtime.scripts["release"](
+        keys=sale_keys(show, buyer=hold["buyer"], idempotency_key=hold["idem"] or None),
+        args=[
+            hold["id"],
+            code,
+            "1" if only_if_expired else "0",
+            runtime.settings.hub.stream_max_events,
+        ],
+    )
+    return bool(reply[0] == "released")
+
+
+async def _void(runtime: Runtime, hold_id: str, reference: str) -> None:
+    try:
+        async with asyncio.timeout(VOID_TIMEOUT_S):
+            await runtime.payments.void(hold_id=hold_id, reference=reference)
+    except (TimeoutError, PaymentError) as exc:
+        log.error("could not void the authorisation of hold %s: %s", hold_id, exc)
+
+
+async def _replay(
+    runtime: Runtime, show: str, buyer: str, idempotency_key: str, record: dict[str, Any]
+) -> Outcome:
+    """The first outcome of this key; while the first attempt is still being paid for,
+    wait for it rather than buy again."""
+    key = keys.show_idempotency(show, buyer, idempotency_key)
+    checkout = runtime.settings.checkout
+    deadline = time.monotonic() + checkout.hold_seconds + checkout.payment_timeout_s + 5
+    delay = 0.02
+    while record["state"] != "done":
+        if time.monotonic() > deadline:
+            return Outcome(result="in_progress", replayed=True)
+        await asyncio.sleep(delay)
+        delay = min(delay * 1.5, 0.25)
+        raw = await runtime.redis.get(key)
+        if raw is None:  # expired meanwhile: nothing more can be said
+            return Outcome(result="in_progress", replayed=True)
+        record = orjson.loads(raw)
+    result = record["result"]
+    if result["status"] == "confirmed":
+        order = await runtime.redis.get(keys.show_order(show, result["order"]))
+        return Outcome(
+            result="confirmed", order=None if order is None else orjson.loads(order), replayed=True
+        )
+    return Outcome(result=result["code"], sku=result.get("sku") or None, replayed=True)
+
+
+async def _known_creator(runtime: Runtime, ref: str | None) -> str | None:
+    """A ref that names no creator is ignored (an old or mistyped link must not stop a
+    purchase); the order is then credited as if there were no ref."""
+    if ref is None:
+        return None
+    return ref if await get_creator(runtime.redis, ref) is not None else None
+
+
+# --- cart ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CartAdd:
+    FIELDS: ClassVar[tuple[str, ...]] = ("sku", "quantity", "price", "ref")
+
+    sku: str
+    quantity: int
+    ref: str | None = None
+    price: int | None = None
+
+    @classmethod
+    def from_dict(cls, data: object, *, max_quantity: int) -> CartAdd:
+        d = v.require_mapping(data, "body")
+        ref, price = d.get("ref"), d.get("price")
+        return cls(
+            sku=keys.check_id(d.get("sku"), "sku"),
+            quantity=v.whole(d, "quantity", lo=1, hi=max_quantity, default=1),
+            ref=None if ref is None else keys.check_id(ref, "ref"),
+            price=None if price is None else v.whole(d, "price", lo=0, hi=10**11),
+        )
+
+
+class CartRefused(LivecartError):
+    """A cart change was refused for a reason the page shows (sold out, limit...)."""
+
+    http_status = 409
+
+
+async def cart_add(runtime: Runtime, show: str, buyer: str, add: CartAdd) -> dict[str, Any]:
+    settings = runtime.settings
+    ref = await _known_creator(runtime, add.ref)
+    reply = await runtime.scripts["cart_add"](
+        keys=sale_keys(show, buyer=buyer),
+        args=[
+            buyer,
+            new_id("h"),
+            settings.checkout.cart_hold_seconds,
+            settings.checkout.max_cart_lines,
+            settings.checkout.max_quantity,
+            settings.hub.stream_max_events,
+            ref or "",
+            settings.affiliate.ref_window_s * 1000,
+            add.sku,
+            add.quantity,
+            -1 if add.price is None else add.price,
+        ],
+    )
+    return _cart_reply(show, reply)
+
+
+async def cart_remove(
+    runtime: Runtime, show: str, buyer: str, sku: str, quantity: int
+) -> dict[str, Any]:
+    reply = await runtime.scripts["cart_remove"](
+        keys=sale_keys(show, buyer=buyer),
+        args=[
+            buyer,
+            sku,
+            quantity,
+            runtime.settings.checkout.cart_hold_seconds,
+            runtime.settings.hub.stream_max_events,
+        ],
+    )
+    return _cart_reply(show, reply)
+
+
+async def view_cart(runtime: Runtime, show: str, buyer: str) -> dict[str, Any]:
+    hold_id = await runtime.redis.get(keys.show_cart(show, buyer))
+    raw = None if hold_id is None else await runtime.redis.hget(keys.show_holds(show), hold_id)
+    return cart_view(None if raw is None else orjson.loads(raw))
+
+
+def _cart_reply(show: str, reply: list[Any]) -> dict[str, Any]:
+    if reply[0] == "refused":
+        code, sku = reply[1], reply[2]
+        if code == "not_found":
+            raise NotFound(f"show {show!r} does not exist", field="show")
+        if code == "unknown_sku":
+            raise NotFound(f"show {show!r} does not sell {sku!r}", field="sku")
+        if code == "banned":  # about the buyer, not the line
+            raise CartRefused("you were banned from this show; you cannot buy in it", code=code)
+        raise CartRefused(f"{code.replace('_', ' ')}: {sku}", field="sku", code=code)
+    return cart_view(orjson.loads(reply[1]) if reply[1] else None)
+
+
+def cart_view(hold: dict[str, Any] | None) -> dict[str, Any]:
+    if hold is None:
+        return {"lines": [], "currency": None, "total": 0, "expires_at_ms": None}
+    lines = [
+        {
+            "sku": line["sku"],
+            "title": line["title"],
+            "quantity": line["qty"],
+            "unit_price": line["unit"],
+            "line_total": line["qty"] * line["unit"],
+            "flash_sale": line["flash"] or None,
+        }
+        for line in hold["lines"]
+    ]
+    return {
+        "lines": lines,
+        "currency": hold["currency"],
+        "total": sum(line["line_total"] for line in lines),
+        "expires_at_ms": hold["expires_ms"],
+    }

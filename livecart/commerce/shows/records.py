@@ -1,0 +1,207 @@
+"""Shows: a creator's live session, its lineup of products and their stock.
+
+The catalog lives outside the show's slot, so a show takes a copy of each product card
+(price included) when the product joins its lineup: every later script that sells in
+the show reads only the show's own keys (invariant 6).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import orjson
+from redis.asyncio import Redis
+
+from livecart import validation as v
+from livecart.commerce.accounts.creators import get_creator
+from livecart.commerce.catalog.products import Product, get_brand, get_product
+from livecart.commerce.sales.keys import sale_keys
+from livecart.errors import InvalidInput, NotFound
+from livecart.media.state import stream_view
+from livecart.store import keys
+from livecart.store.scripts import Scripts
+
+MAX_LINEUP = 200
+MAX_ALLOCATION = 1_000_000
+
+
+@dataclass(frozen=True)
+class LineupEntry:
+    sku: str
+    quantity: int
+
+
+LINEUP_ENTRY_FIELDS = ("sku", "quantity")
+
+
+@dataclass(frozen=True)
+class NewShow:
+    FIELDS: ClassVar[tuple[str, ...]] = (
+        "id",
+        "title",
+        "creator",
+        "brand",
+        "lineup",
+        "scheduled_at_ms",
+    )
+
+    id: str
+    title: str
+    creator: str
+    brand: str
+    lineup: tuple[LineupEntry, ...]
+    scheduled_at_ms: int | None = None
+
+    @classmethod
+    def from_dict(cls, data: object) -> NewShow:
+        d = v.require_mapping(data, "body")
+        raw_lineup = d.get("lineup", [])
+        if not isinstance(raw_lineup, list) or len(raw_lineup) > MAX_LINEUP:
+            raise InvalidInput(
+                f"lineup must be a list of at most {MAX_LINEUP} items", field="lineup"
+            )
+        lineup = []
+        seen: set[str] = set()
+        for i, item in enumerate(raw_lineup):
+            entry = v.require_mapping(item, f"lineup[{i}]")
+            v.refuse_unknown_fields(
+                entry, LINEUP_ENTRY_FIELDS, "a lineup entry", path=f"lineup[{i}]"
+            )
+            sku = keys.check_id(entry.get("sku"), f"lineup[{i}].sku")
+            if sku in seen:
+                raise InvalidInput(f"sku {sku!r} is in the lineup twice", field=f"lineup[{i}].sku")
+            seen.add(sku)
+            with v.within(f"lineup[{i}]"):
+                quantity = v.whole(entry, "quantity", lo=1, hi=MAX_ALLOCATION)
+            lineup.append(LineupEntry(sku=sku, quantity=quantity))
+        scheduled = d.get("scheduled_at_ms")
+        if scheduled is not None:
+            scheduled = v.whole(d, "scheduled_at_ms", lo=0, hi=2**53)
+        return cls(
+            id=keys.check_id(d.get("id"), "id"),
+            title=v.text(d, "title", max_len=200),
+            creator=keys.check_id(d.get("creator"), "creator"),
+            brand=keys.check_id(d.get("brand"), "brand"),
+            lineup=tuple(lineup),
+            scheduled_at_ms=scheduled,
+        )
+
+
+@dataclass(frozen=True)
+class ShowCreated:
+    created: bool  # False: a show with this id already existed and nothing changed
+    epoch: str
+
+
+async def create_show(
+    redis: Redis, scripts: Scripts, show: NewShow, *, stream_max_events: int
+) -> ShowCreated:
+    """Check every reference first, then create the show in one script."""
+    if await get_creator(redis, show.creator) is None:
+        raise NotFound(f"creator {show.creator!r} does not exist", field="creator")
+    if await get_brand(redis, show.brand) is None:
+        raise NotFound(f"brand {show.brand!r} does not exist", field="brand")
+    products: list[tuple[Product, int]] = []
+    for i, entry in enumerate(show.lineup):
+        product = await get_product(redis, entry.sku)
+        if product is None:
+            raise NotFound(f"product {entry.sku!r} does not exist", field=f"lineup[{i}].sku")
+        if product.brand != show.brand:
+            raise InvalidInput(
+                f"product {entry.sku!r} belongs to brand {product.brand!r}, not {show.brand!r}",
+                field=f"lineup[{i}].sku",
+            )
+        products.append((product, entry.quantity))
+
+    event = {
+        "show": show.id,
+        "title": show.title,
+        "state": "scheduled",
+        "lineup": [p.sku for p, _ in products],
+    }
+    args: list[str | int] = [
+        show.id,
+        show.title,
+        show.creator,
+        show.brand,
+        "" if show.scheduled_at_ms is None else show.scheduled_at_ms,
+        stream_max_events,
+        orjson.dumps(event).decode(),
+    ]
+    for product, quantity in products:
+        args += [product.sku, product_card(product), quantity]
+    reply = await scripts["create_show"](keys=sale_keys(show.id), args=args)
+    # The index spans shows, so it is written after the script (invariant 6); NX keeps
+    # a retry from moving the show's place in the listing.
+    await redis.zadd(keys.shows_index(), {show.id: 0}, nx=True)
+    return ShowCreated(created=reply[0] == "created", epoch=reply[1])
+
+
+def product_card(product: Product) -> str:
+    """The copy of a product a show keeps: what viewers see and what a buy is priced at."""
+    return orjson.dumps(product.to_dict()).decode()
+
+
+async def show_snapshot(redis: Redis, show_id: str) -> dict[str, Any]:
+    """Show state, lineup with live stock, flash sale, newest event id and Redis' clock,
+    read in one atomic step so they agree with each other."""
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.hgetall(keys.show(show_id))
+        pipe.hgetall(keys.show_lineup(show_id))
+        pipe.hgetall(keys.show_stock(show_id))
+        pipe.hgetall(keys.show_allocated(show_id))
+        pipe.hgetall(keys.show_flash(show_id))
+        pipe.xrevrange(keys.show_events(show_id), count=1)
+        pipe.time()
+        show, lineup, stock, allocated, flash, newest, (seconds, micros) = await pipe.execute()
+    if not show:
+        raise NotFound(f"show {show_id!r} does not exist", field="show")
+    products = []
+    for sku, card_json in sorted(lineup.items()):
+        card = orjson.loads(card_json)
+        card["stock"] = int(stock.get(sku, 0))
+        card["allocated"] = int(allocated.get(sku, 0))
+        products.append(card)
+    now_ms = seconds * 1000 + micros // 1000
+    return {
+        "id": show["id"],
+        "title": show["title"],
+        "creator": show["creator"],
+        "brand": show["brand"],
+        "state": show["state"],
+        "sales": show["sales"],
+        "sales_reason": show.get("sales_reason") or None,
+        "pinned": show["pinned"] or None,
+        "viewers": int(show.get("viewers") or 0),  # summed across nodes by the hub
+        "scheduled_at_ms": int(show["scheduled_at"]) if show["scheduled_at"] else None,
+        "created_at_ms": int(show["created_at"]),
+        "started_at_ms": int(show["started_at"]) if show.get("started_at") else None,
+        "ended_at_ms": int(show["ended_at"]) if show.get("ended_at") else None,
+        "epoch": show["epoch"],
+        "last_event_id": newest[0][0] if newest else None,
+        "server_time_ms": now_ms,
+        "flash_sale": _flash_view(flash, now_ms),
+        "stream": stream_view(show),
+        "lineup": products,
+    }
+
+
+def _flash_view(flash: dict[str, str], now_ms: int) -> dict[str, Any] | None:
+    """The flash sale as a page shows it: its numbers and whether it is coming, on or over
+    by Redis' clock (the same clock the buy script decides by)."""
+    if not flash:
+        return None
+    starts, ends = int(flash["starts_ms"]), int(flash["ends_ms"])
+    phase = "ended" if now_ms >= ends else "running" if now_ms >= starts else "countdown"
+    return {
+        "id": flash["id"],
+        "sku": flash["sku"],
+        "price": int(flash["price"]),
+        "quantity": int(flash["quantity"]),
+        "remaining": int(flash["remaining"]),
+        "per_buyer_limit": int(flash["per_buyer_limit"]),
+        "starts_ms": starts,
+        "ends_ms": ends,
+        "phase": phase,
+    }
