@@ -14,20 +14,25 @@ from livecart.api import (
     checkout,
     creators,
     health,
+    inventory,
     media,
     order_export,
     order_lifecycle,
     orders,
     pages,
+    payments,
+    shipping,
     show_control,
     shows,
     tokens,
     webhooks,
 )
 from livecart.api.edge import EXCEPTION_HANDLERS
+from livecart.commerce.inventory.moves import run_inventory_sweep
 from livecart.commerce.orders.outbox import run_order_consumers
 from livecart.commerce.orders.webhooks import run_webhook_deliveries
 from livecart.commerce.sales.holds import run_hold_reaper
+from livecart.commerce.shows.listing import index_existing_shows
 from livecart.config import Settings
 from livecart.hub.node import Hub
 from livecart.media.node import MediaNode
@@ -35,7 +40,13 @@ from livecart.runtime import ReadyHook, Runtime, Worker, running
 
 # What every node runs until it stops. Any number of nodes may run each of these at
 # once: each claims its work atomically in Redis.
-NODE_WORKERS: tuple[Worker, ...] = (run_hold_reaper, run_order_consumers, run_webhook_deliveries)
+NODE_WORKERS: tuple[Worker, ...] = (
+    run_hold_reaper,
+    run_order_consumers,
+    run_webhook_deliveries,
+    run_inventory_sweep,
+    index_existing_shows,  # once per data set, then it ends
+)
 
 
 def create_app(
@@ -73,8 +84,10 @@ def create_app(
             *health.routes,
             *shows.routes,
             *show_control.routes,
+            *inventory.routes,
             *checkout.routes,
             *catalog.routes,
+            *shipping.routes,
             *creators.routes,
             *orders.routes,
             *order_lifecycle.routes,
@@ -82,6 +95,7 @@ def create_app(
             *webhooks.routes,
             *tokens.routes,
             *buyers.routes,
+            *payments.routes,
             *media.routes,
             *pages.routes,
         ],

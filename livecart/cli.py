@@ -49,7 +49,7 @@ from livecart.config import (
 from livecart.demo import banner, seed_demo
 from livecart.errors import LivecartError
 from livecart.listener import uvicorn_protocols
-from livecart.runtime import ReadyHook, running
+from livecart.runtime import ReadyHook, Runtime, running
 from livecart.store.access import open_store
 
 log = logging.getLogger("livecart")
@@ -149,7 +149,18 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             print(f"  - {problem}", file=sys.stderr)
         print("(`livecart demo` runs with the placeholders on purpose.)", file=sys.stderr)
         return 2
-    return run_node(settings, ready_hooks=(), announce=_announce_serve)
+    return run_node(settings, ready_hooks=(_warn_if_builtin_payments,), announce=_announce_serve)
+
+
+async def _warn_if_builtin_payments(runtime: Runtime) -> None:
+    """``builtin`` is the default, so a node can go live without anyone deciding how
+    buyers pay: say so at every start, where an operator reads the log."""
+    if runtime.settings.checkout.payment_provider == "builtin":
+        log.warning(
+            "checkout.payment_provider is 'builtin': EVERY PAYMENT IS APPROVED without "
+            "charging anyone (the merchant collects later). Set it to 'stripe' to charge "
+            "buyers' cards (docs/payments.md)"
+        )
 
 
 def _demo(args: argparse.Namespace, settings: Settings) -> int:

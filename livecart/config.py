@@ -251,8 +251,9 @@ class CheckoutSettings:
     )
     payment_provider: str = _setting(
         "builtin",
-        "'builtin' approves at once (the merchant collects later); 'test' is for tests only",
-        choices=("builtin", "test"),
+        "'builtin' approves every payment (the merchant collects later); 'stripe' charges "
+        "a saved card; 'test' is for tests only",
+        choices=("builtin", "stripe", "test"),
     )
     idempotency_ttl_s: int = _setting(
         86400, "how long a buy's idempotency key returns its first result", min=60, max=30 * 86400
@@ -263,6 +264,38 @@ class CheckoutSettings:
     max_cart_lines: int = _setting(50, "most distinct products in one cart", min=1, max=1000)
     reaper_interval_ms: int = _setting(
         500, "how often a node returns expired holds to stock", min=20, max=60_000
+    )
+
+
+STRIPE_API_BASE = "https://api.stripe.com"
+
+
+@dataclass(frozen=True)
+class StripeSettings:
+    """The Stripe account checkout.payment_provider = "stripe" charges through
+    (docs/payments.md). The keys are secrets: `livecart config` never prints them."""
+
+    secret_key: str = _setting("", "Stripe secret key (sk_live_... or sk_test_...)")
+    publishable_key: str = _setting(
+        "", "Stripe publishable key (pk_...), given to viewer pages to set up a card"
+    )
+    webhook_secret: str = _setting(
+        "", "signing secret of the webhook endpoint /api/payments/stripe/webhook (whsec_...)"
+    )
+    api_base: str = _setting(
+        STRIPE_API_BASE, "Stripe's API address; change it only to point at a test double"
+    )
+    timeout_s: float = _setting(
+        8.0,
+        "seconds one Stripe request may take; must be under checkout.payment_timeout_s",
+        min=0.1,
+        max=300,
+    )
+    capture: str = _setting(
+        "fulfil",
+        "when an authorised payment is captured: 'fulfil' (when the order ships) "
+        "or 'confirm' (at once)",
+        choices=("fulfil", "confirm"),
     )
 
 
@@ -384,6 +417,7 @@ class Settings:
     auth: AuthSettings = field(default_factory=AuthSettings)
     hub: HubSettings = field(default_factory=HubSettings)
     checkout: CheckoutSettings = field(default_factory=CheckoutSettings)
+    stripe: StripeSettings = field(default_factory=StripeSettings)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     affiliate: AffiliateSettings = field(default_factory=AffiliateSettings)
     buyers: BuyersSettings = field(default_factory=BuyersSettings)
@@ -417,6 +451,7 @@ SECTIONS: dict[str, type[Any]] = {
     "auth": AuthSettings,
     "hub": HubSettings,
     "checkout": CheckoutSettings,
+    "stripe": StripeSettings,
     "webhooks": WebhookSettings,
     "affiliate": AffiliateSettings,
     "buyers": BuyersSettings,
@@ -592,9 +627,48 @@ def _check_combined(settings: Settings) -> None:
             f"be shorter than checkout.hold_seconds ({checkout.hold_seconds}), or a hold could "
             "expire while its payment is still being authorised"
         )
+    _check_stripe(settings)
     if settings.webhooks.backoff_base_s > settings.webhooks.backoff_max_s:
         raise ConfigError("webhooks.backoff_base_s must not exceed webhooks.backoff_max_s")
     _check_media(settings.media)
+
+
+def _check_stripe(settings: Settings) -> None:
+    stripe = settings.stripe
+    if not stripe.api_base.startswith(("https://", "http://")):
+        raise ConfigError(
+            f"stripe.api_base = {stripe.api_base!r} is not allowed: expected an http(s) URL"
+        )
+    payment_timeout_s = settings.checkout.payment_timeout_s
+    if settings.checkout.payment_provider == "stripe" and stripe.timeout_s >= payment_timeout_s:
+        raise ConfigError(
+            f"stripe.timeout_s = {stripe.timeout_s:g} is not allowed: it must be shorter than "
+            f"checkout.payment_timeout_s ({payment_timeout_s:g}), so a slow Stripe request "
+            "fails (and its payment is cancelled) before the buy gives up on it"
+        )
+
+
+def stripe_problems(settings: Settings) -> list[str]:
+    """What keeps the stripe provider from working; empty when it is not chosen."""
+    if settings.checkout.payment_provider != "stripe":
+        return []
+    stripe = settings.stripe
+    problems = []
+    for key, prefix, env in (
+        ("secret_key", ("sk_", "rk_"), "LIVECART_STRIPE_SECRET_KEY"),
+        ("publishable_key", ("pk_",), "LIVECART_STRIPE_PUBLISHABLE_KEY"),
+        ("webhook_secret", ("whsec_",), "LIVECART_STRIPE_WEBHOOK_SECRET"),
+    ):
+        value = getattr(stripe, key)
+        if not value:
+            problems.append(
+                f"checkout.payment_provider is 'stripe' but stripe.{key} is not set: set {env}"
+            )
+        elif not value.startswith(prefix):
+            problems.append(
+                f"stripe.{key} does not look like a Stripe key (expected {' or '.join(prefix)}...)"
+            )
+    return problems
 
 
 def _check_media(media: MediaSettings) -> None:
@@ -663,13 +737,20 @@ def production_problems(settings: Settings) -> list[str]:
     if settings.checkout.payment_provider == "test":
         problems.append(
             "checkout.payment_provider is 'test', which declines or stalls on purpose: "
-            "use 'builtin'"
+            "use 'builtin' or 'stripe'"
         )
+    problems.extend(stripe_problems(settings))
     return problems
 
 
 SECRET_KEYS = frozenset(
-    {("auth", "secret"), ("auth", "admin_api_key"), ("media", "ice_credential")}
+    {
+        ("auth", "secret"),
+        ("auth", "admin_api_key"),
+        ("media", "ice_credential"),
+        ("stripe", "secret_key"),
+        ("stripe", "webhook_secret"),
+    }
 )
 REDACTED = "(set, not shown)"
 

@@ -1,4 +1,5 @@
-"""``livecart demo``: a brand, a creator, eight products and a show ready to go live.
+"""``livecart demo``: a brand (with a shipping fee), a creator, eight products (one in
+three sizes) and a show ready to go live.
 
 Seeding is idempotent: a second start keeps what the first one left (stock sold,
 orders) and only fills in what is missing.
@@ -10,7 +11,8 @@ from dataclasses import dataclass
 
 from livecart.auth.tokens import Role, issue_token
 from livecart.commerce.accounts.creators import Creator, save_creator, set_showcase, share_url
-from livecart.commerce.catalog.products import Brand, Product, save_brand, save_product
+from livecart.commerce.catalog.products import Brand, Product, Variant, save_brand, save_product
+from livecart.commerce.sales.shipping import ShippingRule, put_rule
 from livecart.commerce.shows.records import LineupEntry, NewShow, create_show
 from livecart.runtime import Runtime
 from livecart.store import keys
@@ -33,9 +35,15 @@ PRODUCTS = [
     ("nw-trail-bottle", "Insulated trail bottle", 2900, 150, 700, 4),
     ("nw-beanie", "Rib-knit beanie", 2400, 200, 800, 5),
 ]
+# The tee comes in sizes: each size is sold (and stocked) under its own sku, the units
+# above split between them.
+SIZED = "nw-merino-tee"
+SIZES = ("S", "M", "L")
+SHIPPING = ShippingRule(flat=490, free_over=7500)
 
 
 def demo_products() -> list[tuple[Product, int]]:
+    """Each product with the units the show gets of it (of each size, for the tee)."""
     return [
         (
             Product(
@@ -48,8 +56,12 @@ def demo_products() -> list[tuple[Product, int]]:
                 image_url=f"{_IMG}/{sku}.jpg",
                 commission_bps=bps,
                 per_user_limit=limit,
+                options=("Size",) if sku == SIZED else (),
+                variants=tuple(Variant(f"{sku}-{size.lower()}", (size,)) for size in SIZES)
+                if sku == SIZED
+                else (),
             ),
-            units,
+            units // len(SIZES) if sku == SIZED else units,
         )
         for sku, title, price, units, bps, limit in PRODUCTS
     ]
@@ -69,6 +81,8 @@ async def seed_demo(runtime: Runtime) -> None:
     products = demo_products()
     for product, _ in products:
         await save_product(redis, product)
+    if not await redis.exists(keys.brand_shipping(BRAND.id)):
+        await put_rule(redis, BRAND.id, SHIPPING)
     await create_show(
         redis,
         runtime.scripts,
@@ -77,7 +91,11 @@ async def seed_demo(runtime: Runtime) -> None:
             title="Maya's Sunday trail gear drop",
             creator=CREATOR.id,
             brand=BRAND.id,
-            lineup=tuple(LineupEntry(sku=p.sku, quantity=units) for p, units in products),
+            lineup=tuple(
+                LineupEntry(sku=sellable.sku, quantity=units)
+                for p, units in products
+                for sellable in p.sellable()
+            ),
         ),
         stream_max_events=runtime.settings.hub.stream_max_events,
     )

@@ -80,6 +80,13 @@ class Metrics:
             ["outcome"],
             registry=r,
         )
+        self.stripe_events = Counter(
+            "livecart_stripe_events",
+            "Stripe webhook events by type and what was done (kept, pending, cancelled, "
+            "refunded, ignored)",
+            ["type", "action"],
+            registry=r,
+        )
         self.webhooks_dead = Gauge(
             "livecart_webhooks_dead", "webhooks in the dead-letter list now", registry=r
         )

@@ -85,14 +85,9 @@ async def running(
         scripts = Scripts(redis)
         await scripts.preload()
 
-        runtime = Runtime(
-            settings,
-            redis,
-            scripts,
-            Metrics(),
-            embedded,
-            payments=provider_named(settings.checkout.payment_provider),
-        )
+        payments = provider_named(settings.checkout.payment_provider, settings, redis)
+        stack.push_async_callback(payments.aclose)
+        runtime = Runtime(settings, redis, scripts, Metrics(), embedded, payments=payments)
         for hook in ready_hooks:
             await hook(runtime)
         for worker in workers:

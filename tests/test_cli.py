@@ -44,7 +44,11 @@ def test_demo_is_ready_then_stops_on_a_signal_leaving_no_server_behind(
         assert get(f"{url}/readyz").status_code == 200
         ready_after = time.monotonic() - started
         show = get(f"{url}/api/shows/demo-show").json()
-        assert show["state"] == "scheduled" and len(show["lineup"]) == 8
+        # Eight products, the tee sold in three sizes: ten sellable skus.
+        assert show["state"] == "scheduled" and len(show["lineup"]) == 10
+        sized = [p["variant"] for p in show["lineup"] if p["product"] == "nw-merino-tee"]
+        assert sized == [{"Size": "L"}, {"Size": "M"}, {"Size": "S"}]
+        assert show["shipping"] == {"flat": 490, "free_over": 7500}
         assert "export STREAMER=" in proc.stdout and "/api/shows/demo-show" in proc.stdout
         assert processes_serving(tmp_path / "data") != []
         proc.signal(sig)

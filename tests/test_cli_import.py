@@ -73,6 +73,34 @@ async def test_a_json_file_is_imported_with_its_rows_counted_from_one(
     assert await get_product(redis, "j1") is not None
 
 
+async def test_a_csv_with_variants_imports_each_product_whole_and_names_the_bad_row(
+    tmp_path: Path, settings: Settings, redis: Redis
+) -> None:
+    await save_brand(redis, Brand("b1", "One"))
+    (tmp_path / "tees.csv").write_text(
+        "sku,brand,title,price,currency,option1_name,option1_value,variant_sku,variant_price\n"
+        "tee,b1,Logo tee,2500,EUR,Size,S,tee-s,\n"
+        "tee,,,,,,M,tee-m,2700\n"
+        "hat,b1,Bucket hat,900,EUR,Size,S,hat-s,\n"
+        "hat,,,,,,S,hat-m,\n"
+    )
+    code, out, err = import_catalog(tmp_path, "tees.csv", env=url_env(settings))
+    assert code == 0, err
+    assert out.splitlines()[:4] == [
+        "1 product imported from tees.csv",
+        "2 rows were rejected and not imported (every other row was):",
+        "  row 4 (sku 'hat'): row: not imported: product 'hat' is imported whole or not at "
+        "all, and its row 5 was rejected (option1_value) [invalid]",
+        "  row 5 (sku 'hat'): option1_value: another variant is already S [invalid]",
+    ]
+    tee = await get_product(redis, "tee")
+    assert tee is not None and [(v.sku, v.values, v.price) for v in tee.variants] == [
+        ("tee-s", ("S",), None),
+        ("tee-m", ("M",), 2700),
+    ]
+    assert await get_product(redis, "hat") is None
+
+
 async def test_with_no_node_running_it_runs_its_own_redis_and_leaves_the_data_on_disk(
     tmp_path: Path,
 ) -> None:

@@ -145,8 +145,26 @@ def show_outbox(show_id: str) -> str:
 
 
 def shows_index() -> str:
-    """Sorted set of show ids scored by creation time (ms)."""
+    """Sorted set of every show id (score 0, id order): the listing without filters."""
     return f"{NAMESPACE}:shows"
+
+
+def shows_by_start() -> str:
+    """Sorted set, score 0, of ``START:SHOW`` (START: the show's scheduled start, else its
+    creation, ms zero-padded to 16 digits): every show in start order, for the listing's
+    date range (see commerce/shows/listing.py)."""
+    return f"{NAMESPACE}:shows:by_start"
+
+
+def brand_shows(brand_id: str) -> str:
+    """Sorted set of the brand's show ids (score 0, id order): the listing's brand filter."""
+    return f"{NAMESPACE}:brand:{check_id(brand_id, 'brand')}:shows"
+
+
+def creator_shows(creator_id: str) -> str:
+    """Sorted set of the creator's show ids (score 0, id order): the listing's creator
+    filter. A brand's own show (no creator) is in no creator's index."""
+    return f"{NAMESPACE}:creator:{check_id(creator_id, 'creator')}:shows"
 
 
 def brand(brand_id: str) -> str:
@@ -155,6 +173,11 @@ def brand(brand_id: str) -> str:
 
 def brands_index() -> str:
     return f"{NAMESPACE}:brands"
+
+
+def brand_shipping(brand_id: str) -> str:
+    """String: the brand's shipping rule JSON (flat fee, free-over threshold)."""
+    return f"{NAMESPACE}:brand:{check_id(brand_id, 'brand')}:shipping"
 
 
 def brand_webhook(brand_id: str) -> str:
@@ -169,6 +192,12 @@ def brand_products(brand_id: str) -> str:
 
 def product(sku: str) -> str:
     return f"{NAMESPACE}:product:{check_id(sku, 'sku')}"
+
+
+def variant_owner(sku: str) -> str:
+    """String: the SKU of the product that sells ``sku`` as one of its variants. Kept
+    with the product in one transaction, so a variant SKU names one product catalog-wide."""
+    return f"{NAMESPACE}:variant:{check_id(sku, 'sku')}"
 
 
 def creator(creator_id: str) -> str:
@@ -328,3 +357,54 @@ def signup_count(client_digest: str) -> str:
     """String counter with a TTL: sign-ups from one client address in the current window.
     The address is kept only as a digest (an IPv6 address would not be a valid id)."""
     return f"{NAMESPACE}:signups:{check_id(client_digest, 'client')}"
+
+
+# --- a brand's inventory: in the brand's own slot (issue 11) -------------------------
+# Units move between a brand's inventory and a show in two steps keyed by a move id, one
+# script per slot (invariant 6): see livecart/commerce/inventory/moves.py.
+
+
+def _brand_slot(brand_id: str) -> str:
+    return f"{NAMESPACE}:{{b:{check_id(brand_id, 'brand')}}}"
+
+
+def brand_inventory(brand_id: str) -> str:
+    """Hash sellable sku -> units on hand at the brand. A sku with a field here is
+    tracked: its units reach shows only by moves."""
+    return f"{_brand_slot(brand_id)}:inventory"
+
+
+def brand_moves(brand_id: str) -> str:
+    """Hash move id -> the move's JSON (kind, show, sku, units, state, units moved)."""
+    return f"{_brand_slot(brand_id)}:moves"
+
+
+def brand_moves_pending(brand_id: str) -> str:
+    """Sorted set move id -> when it began (ms, Redis TIME): moves whose show step or
+    settlement has not been seen to finish; the inventory sweep finishes old ones."""
+    return f"{_brand_slot(brand_id)}:moves:pending"
+
+
+def brand_move_shows(brand_id: str) -> str:
+    """Sorted set show id -> when units last moved to or from it (ms): the shows that
+    may hold the brand's tracked units (the report's units out, the sweep's returns)."""
+    return f"{_brand_slot(brand_id)}:move_shows"
+
+
+def inventory_brands() -> str:
+    """Set of brands that track inventory: where the sweep looks (spans brands, so
+    written beside the brand's scripts, never by them)."""
+    return f"{NAMESPACE}:inventory:brands"
+
+
+def show_moves(show_id: str) -> str:
+    """Hash move id -> what the show did with that inventory move (``applied:N``,
+    ``refused:CODE``, ``returned:N`` or ``returned:0:CODE``): each move is applied to
+    the show once, whatever retries or sweeps ask again."""
+    return f"{_show_slot(show_id)}:inventory_moves"
+
+
+def brand_moves_settled(brand_id: str) -> str:
+    """Sorted set move id -> when it settled (ms): the sweep forgets moves settled more
+    than inventory.MOVE_RETENTION_MS ago (their id may then name a new move)."""
+    return f"{_brand_slot(brand_id)}:moves:settled"

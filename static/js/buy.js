@@ -7,7 +7,8 @@
 // is a new purchase.
 
 import { say } from "./messages.js";
-import { shortOrderId } from "./format.js";
+import { money, shortOrderId } from "./format.js";
+import { variantLabel } from "./product-card.js";
 
 // Outcomes that say nothing about whether the order happened: retry with the same key.
 const UNKNOWN_OUTCOME = new Set(["connection_lost", "store_unavailable", "in_progress", "rate_limited", "busy"]);
@@ -22,11 +23,13 @@ function newKey(prefix) {
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
- * `createActions({hub, cart, signIn, ref})`. `signIn()` resolves true once the page
- * has a buyer's token (asking for one when needed); `ref` is a share link's creator.
+ * `createActions({hub, cart, signIn, ref, setUpCard})`. `signIn()` resolves true once
+ * the page has a buyer's token (asking for one when needed); `ref` is a share link's
+ * creator; `setUpCard()` (card-setup.js) resolves true once the buyer saved a card, and
+ * a buy or checkout answered `card_required` is then tapped again, once.
  * Every action resolves to {kind: "ok" | "refused", text}; none throws.
  */
-export function createActions({ hub, cart, signIn, ref = null }) {
+export function createActions({ hub, cart, signIn, ref = null, setUpCard = null }) {
   const openTaps = new Map(); // what -> {key, fingerprint}: taps whose outcome is unknown
 
   function keyFor(what, fingerprint, prefix) {
@@ -59,10 +62,23 @@ export function createActions({ hub, cart, signIn, ref = null }) {
       openTaps.delete(what);
       if (reply.result === "confirmed") {
         cart?.ordered(type, reply.order);
-        return { kind: "ok", text: `Ordered ✓ #${shortOrderId(reply.order.id)}`, order: reply.order };
+        // What was ordered, when a line names a variant: "Ordered ✓ #1a2b3c4d · S / Red".
+        const variants = (reply.order.lines ?? []).map((line) => variantLabel(line.variant)).filter(Boolean);
+        const what = variants.length ? ` · ${variants.join(", ")}` : "";
+        // What was charged, when shipping was added to the price the card showed.
+        const paid = reply.order.shipping
+          ? ` · ${money(reply.order.total, reply.order.currency)} with shipping`
+          : "";
+        return { kind: "ok", text: `Ordered ✓ #${shortOrderId(reply.order.id)}${what}${paid}`, order: reply.order };
       }
-      return { kind: "refused", text: say(reply.result) };
+      return { kind: "refused", text: say(reply.result), code: reply.result };
     }
+  }
+
+  async function withCard(tap) {
+    const result = await tap();
+    if (result.code !== "card_required" || !setUpCard || !(await setUpCard())) return result;
+    return tap();
   }
 
   return {
@@ -70,10 +86,12 @@ export function createActions({ hub, cart, signIn, ref = null }) {
     async buy(product, price) {
       if (await needsBuyer()) return { kind: "refused", text: say("token_missing") };
       const what = `buy:${product.sku}`;
-      const fields = { sku: product.sku, quantity: 1, price };
-      if (ref) fields.ref = ref;
-      fields.idempotency_key = keyFor(what, JSON.stringify(fields), "tap");
-      return order(what, "buy", fields);
+      return withCard(() => {
+        const fields = { sku: product.sku, quantity: 1, price };
+        if (ref) fields.ref = ref;
+        fields.idempotency_key = keyFor(what, JSON.stringify(fields), "tap");
+        return order(what, "buy", fields);
+      });
     },
 
     async addToCart(product, price) {
@@ -92,8 +110,10 @@ export function createActions({ hub, cart, signIn, ref = null }) {
 
     async checkout(cartTotalFingerprint) {
       if (await needsBuyer()) return { kind: "refused", text: say("token_missing") };
-      const key = keyFor("checkout", cartTotalFingerprint, "checkout");
-      return order("checkout", "checkout", { idempotency_key: key });
+      return withCard(() => {
+        const key = keyFor("checkout", cartTotalFingerprint, "checkout");
+        return order("checkout", "checkout", { idempotency_key: key });
+      });
     },
   };
 }

@@ -4,6 +4,7 @@
 
 import { h, money, showResult, timeOfDay } from "./format.js";
 import { say } from "./messages.js";
+import { lineTitle } from "./product-card.js";
 
 const EMPTY = { lines: [], currency: null, total: 0, expires_at_ms: null };
 
@@ -45,6 +46,15 @@ export function createCart({ hub }) {
   return store;
 }
 
+/** The cart's total with the brand's shipping fee for it: the order a checkout makes is
+ * charged both ("Total €20.00 + €3.00 shipping"). */
+function totalText(c, rule) {
+  const items = `Total ${money(c.total, c.currency)}`;
+  if (!rule || !rule.flat) return items;
+  if (rule.free_over !== null && c.total >= rule.free_over) return `${items}, free shipping`;
+  return `${items} + ${money(rule.flat, c.currency)} shipping`;
+}
+
 /** The cart dialog and its badge: `mountCart(dialog, {hub, cart, actions, button})`. */
 export function mountCart(dialog, { hub, cart, actions, button }) {
   const count = button.querySelector(".lc-count");
@@ -73,7 +83,7 @@ export function mountCart(dialog, { hub, cart, actions, button }) {
         return h(
           "li",
           { class: "cart-line" },
-          h("span", { class: "cart-line__title", text: line.title }),
+          h("span", { class: "cart-line__title", text: lineTitle(line.title, line.variant) }),
           h("span", { class: "lc-muted", text: `${line.quantity} × ${money(line.unit_price, c.currency)}` }),
           h("strong", { text: money(line.line_total, c.currency) }),
           remove,
@@ -83,7 +93,7 @@ export function mountCart(dialog, { hub, cart, actions, button }) {
     );
     empty.hidden = c.lines.length > 0;
     total.hidden = c.lines.length === 0;
-    total.textContent = c.lines.length ? `Total ${money(c.total, c.currency)}` : "";
+    total.textContent = c.lines.length ? totalText(c, hub.state.show?.shipping) : "";
     expiry.hidden = !c.expires_at_ms;
     expiry.textContent = c.expires_at_ms
       ? `Held for you until ${timeOfDay(c.expires_at_ms, hub.state.clockOffsetMs)}`

@@ -5,6 +5,7 @@
 
 import { countdown, money } from "./format.js";
 import { flashPhase } from "./pricing.js";
+import { lineTitle } from "./product-card.js";
 
 const TICK_MS = 200;
 const ENDED_SHOWN_MS = 4000;
@@ -37,7 +38,8 @@ export function mountFlash(banner, { hub }) {
     const product = flash ? hub.product(flash.sku) : null;
     if (flash && phase !== "ended") {
       const price = product ? money(flash.price, product.currency) : "";
-      title.textContent = `Flash sale: ${product?.title ?? flash.sku} ${price}`;
+      const named = product ? lineTitle(product.title, product.variant, product.options) : flash.sku;
+      title.textContent = `Flash sale: ${named} ${price}`;
       clock.textContent =
         phase === "countdown" ? `starts in ${countdown(flash.starts_ms - now)}` : `ends in ${countdown(flash.ends_ms - now)}`;
     } else {

@@ -528,7 +528,11 @@ export function applyEvent(s, event, stockSeen = new Map()) {
       break;
     case "pinned":
       show.pinned = d.sku;
-      if (d.product) withStock(d.product);
+      // A product sold by variants is pinned whole: its card stands for the product,
+      // and the live stock it carries is each variant's, kept on the variants' own cards.
+      if (d.product?.variants) {
+        for (const v of d.product.variants) if (s.lineup.has(v.sku)) withStock({ sku: v.sku, stock: v.stock });
+      } else if (d.product) withStock(d.product);
       break;
     case "unpinned":
       if (!d.sku || show.pinned === d.sku) show.pinned = null;

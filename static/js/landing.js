@@ -23,7 +23,7 @@ function card(show) {
       { class: "show-card", href: `/shows/${encodeURIComponent(show.id)}` },
       h("p", {}, h("span", { class: live ? "lc-badge lc-badge--live" : "lc-badge", text: live ? "Live" : "Soon" })),
       h("h3", { class: "show-card__title", text: show.title }),
-      h("p", { class: "show-card__meta", text: `with ${show.creator_name ?? show.creator}` }),
+      h("p", { class: "show-card__meta", text: show.creator ? `with ${show.creator_name ?? show.creator}` : `by ${show.brand}` }),
       h("p", { class: "show-card__meta", text: when }),
       h("span", { class: "lc-button lc-button--primary show-card__cta", text: live ? "Watch" : "Open" }),
     ),

@@ -1,7 +1,8 @@
 // The bag: every product of the show's lineup, each buyable or added to the cart, with
-// live stock. Opened from the bag icon; its count is the number of products.
+// live stock. Opened from the bag icon; its count is the number of products (a product
+// sold by variants counts once, and picks its variant in its own view).
 
-import { productView } from "./product-card.js";
+import { lineupProducts, productView } from "./product-card.js";
 
 export function mountLineup(dialog, { hub, actions, button }) {
   const list = dialog.querySelector(".lineup-list");
@@ -9,7 +10,7 @@ export function mountLineup(dialog, { hub, actions, button }) {
   const views = new Map();
 
   function render() {
-    const skus = [...hub.state.lineup.keys()];
+    const skus = lineupProducts(hub);
     count.textContent = skus.length ? String(skus.length) : "";
     button.setAttribute("aria-label", `Products in this show (${skus.length})`);
     if (!dialog.open) return; // rendered when opened; the count is all the closed bag shows

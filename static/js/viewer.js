@@ -5,6 +5,7 @@
 import { api } from "./api.js";
 import { mountCart, createCart } from "./cart.js";
 import { createActions } from "./buy.js";
+import { createCardSetup } from "./card-setup.js";
 import { mountChat } from "./chat.js";
 import { mountFlash } from "./flash.js";
 import { dateTime } from "./format.js";
@@ -52,7 +53,8 @@ const signup = createSignup($("#signup-dialog"), {
 });
 const signIn = async () => Boolean(hub.token) || signup.ask();
 const cart = createCart({ hub });
-const actions = createActions({ hub, cart, signIn, ref });
+const cardSetup = createCardSetup({ token: () => hub.token });
+const actions = createActions({ hub, cart, signIn, ref, setUpCard: cardSetup.ask });
 
 mountProductCard($("#pinned"), { hub, actions });
 mountLineup($("#lineup-dialog"), { hub, actions, button: $("#bag-button") });
@@ -85,7 +87,9 @@ function renderHeader(state) {
   const viewers = state.viewers;
   $("#viewers").hidden = s.state !== "live";
   $("#viewers-count").textContent = String(viewers);
-  if (creatorLoaded !== s.creator) {
+  if (!s.creator) {
+    $("#seller").textContent = s.brand; // a brand's own show: no creator to name
+  } else if (creatorLoaded !== s.creator) {
     creatorLoaded = s.creator;
     $("#seller").textContent = s.creator;
     api(`/api/creators/${encodeURIComponent(s.creator)}`)

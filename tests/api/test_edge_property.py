@@ -182,6 +182,7 @@ VALID_PROFILE = {
         "country": "SE",
     },
 }
+NOT_SETUP_INTENTS = st.sampled_from(["pi_1Abc", "seti_", "seti_a-b", "SETI_1", "seti_a b", "x"])
 BUY_FIELDS: dict[str, Kind | Obj | ObjList] = {
     "sku": Id(required=True),
     "quantity": Whole(1, 100),
@@ -199,7 +200,7 @@ TABLE: tuple[Endpoint, ...] = (
             {
                 "id": Id(required=True),
                 "title": Text(200, required=True),
-                "creator": Id(required=True),
+                "creator": Id(),  # absent or null: the brand's own show
                 "brand": Id(required=True),
                 "scheduled_at_ms": Whole(0, 2**53),
                 "lineup": ObjList(
@@ -222,7 +223,14 @@ TABLE: tuple[Endpoint, ...] = (
         "GET",
         "/api/shows",
         "anyone",
-        query={"state": OneOf(("live", "scheduled", "ended")), "creator": Id(), **PAGE},
+        query={
+            "state": OneOf(("live", "scheduled", "ended")),
+            "creator": Id(),
+            "brand": Id(),
+            "from": Whole(0, 2**53),
+            "to": Whole(0, 2**53),
+            **PAGE,
+        },
     ),
     Endpoint("GET", "/api/shows/{show}", "anyone", ids={"show": SHOW}),
     Endpoint(
@@ -241,6 +249,47 @@ TABLE: tuple[Endpoint, ...] = (
         ids={"show": SHOW, "sku": SKU_IN_SHOW},
         body=Obj({"delta": Whole(-1_000_000, 1_000_000, required=True, also_bad=(0,))}),
         valid={"delta": 1},
+    ),
+    # a brand's inventory and moves to and from shows: docs/api-shows.md, docs/api-catalog.md
+    Endpoint(
+        "POST",
+        "/api/shows/{show}/allocations",
+        "admin",
+        ids={"show": SHOW},
+        body=Obj(
+            {
+                "sku": Id(required=True),
+                "units": Whole(1, 1_000_000, required=True),
+                "id": Id(),
+            }
+        ),
+        valid={"sku": "p-plain", "units": 1, "id": "edge-move"},
+    ),
+    Endpoint(
+        "POST",
+        "/api/shows/{show}/allocations/return",
+        "admin",
+        ids={"show": SHOW},
+        body=Obj({"sku": Id(required=True), "units": Whole(1, 1_000_000), "id": Id()}),
+        valid={"sku": "p-plain", "units": 1, "id": "edge-return"},
+    ),
+    Endpoint("GET", "/api/brands/{brand}/shipping", "admin", ids={"brand": BRAND}),
+    Endpoint(
+        "PUT",
+        "/api/brands/{brand}/shipping",
+        "admin",
+        ids={"brand": BRAND},
+        body=Obj({"flat": Whole(0, 10**11, required=True), "free_over": Whole(1, 10**11)}),
+        valid={"flat": 490, "free_over": 5000},
+    ),
+    Endpoint("GET", "/api/brands/{brand}/inventory", "admin", ids={"brand": BRAND}),
+    Endpoint(
+        "PUT",
+        "/api/brands/{brand}/inventory/{sku}",
+        "admin",
+        ids={"brand": BRAND, "sku": PathId("sku", "p-plain")},
+        body=Obj({"units": Whole(0, 1_000_000_000, required=True)}),
+        valid={"units": 5},
     ),
     Endpoint("POST", "/api/shows/{show}/start", "admin", ids={"show": SHOW}),
     # A show of its own: a body ignored here would end the show the others use.
@@ -506,6 +555,18 @@ TABLE: tuple[Endpoint, ...] = (
         ),
         valid={"sub": "alice", "role": "viewer", "ttl_s": 600},
     ),
+    # a card on file: docs/api-buyers.md; Stripe's webhook (its signature checked by the
+    # handler): docs/payments.md, tests/api/test_card_api.py
+    Endpoint("POST", "/api/me/card/setup", "user"),
+    Endpoint(
+        "POST",
+        "/api/me/card",
+        "user",
+        body=Obj({"setup_intent": Pattern(NOT_SETUP_INTENTS, required=True)}),
+        valid={"setup_intent": "seti_1Abc"},
+    ),
+    Endpoint("DELETE", "/api/me/card", "user"),
+    Endpoint("POST", "/api/payments/stripe/webhook", "anyone", raw="stripe event"),
     # video: docs/video.md (SDP bodies, read by the handler; their checks are tests/media's)
     Endpoint("POST", "/api/shows/{show}/whip", "publisher", ids={"show": SHOW}, raw="sdp"),
     Endpoint(

@@ -15,7 +15,7 @@ async def test_the_demo_show_snapshot_lists_its_lineup_with_live_stock(server: L
     assert response.status_code == 200
     show = response.json()
     assert show["state"] == "scheduled" and show["sales"] == "open" and show["pinned"] is None
-    assert len(show["lineup"]) == 8
+    assert len(show["lineup"]) == 10  # eight products, the tee in three sizes
     assert all(p["stock"] == p["allocated"] > 0 and p["currency"] == "EUR" for p in show["lineup"])
 
 

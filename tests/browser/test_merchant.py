@@ -259,6 +259,36 @@ async def test_a_brand_and_products_are_created_and_edited_and_a_bad_field_is_ma
     assert (await http.get("/api/brands/northwind", headers=KEY)).json()["name"] == "Northwind Co."
 
 
+async def test_a_brands_shipping_is_set_in_its_currency_and_a_bad_amount_is_marked(
+    page: Page, http: httpx.AsyncClient, redis: Redis, screenshots: Path
+) -> None:
+    await seed_shop(http)
+    await sign_in(page)
+    await (
+        page.locator("#brands-body tr", has_text="northwind")
+        .get_by_role("button", name="Shipping")
+        .click()
+    )
+    dialog = page.locator("#shipping-dialog")
+    await expect(dialog.get_by_label("Fee per order (EUR)")).to_have_value("0.00")
+    await dialog.get_by_label("Fee per order").fill("4.999")
+    await dialog.get_by_role("button", name="Save shipping").click()
+    await expect(result_of(dialog)).to_have_text("EUR has at most 2 decimal places")
+    await expect(dialog.get_by_label("Fee per order")).to_have_attribute("aria-invalid", "true")
+    assert await redis.get(keys.brand_shipping("northwind")) is None
+
+    await dialog.get_by_label("Fee per order").fill("4.90")
+    await dialog.get_by_label("Free when the items come to").fill("50")
+    await dialog.get_by_role("button", name="Save shipping").click()
+    await expect(result_of(dialog)).to_have_text(
+        "Saved: shipping €4.90 per order, free from €50.00."
+    )
+    stored = (await http.get("/api/brands/northwind/shipping", headers=KEY)).json()
+    assert (stored["flat"], stored["free_over"]) == (490, 5000)
+    assert await serious_violations(page) == []
+    await page.screenshot(path=screenshots / "merchant-shipping-desktop.png")
+
+
 async def test_a_csv_import_shows_the_rejected_row_with_its_reason(
     page: Page, http: httpx.AsyncClient
 ) -> None:

@@ -18,6 +18,7 @@ from playwright.async_api import Browser, expect
 from redis.asyncio import Redis
 
 from livecart.auth.tokens import verify_token
+from livecart.commerce.sales.shipping import ShippingRule, put_rule
 from livecart.config import Settings
 from livecart.store import keys
 from tests.browser.conftest import DESKTOP, PHONE
@@ -555,3 +556,28 @@ async def test_the_viewer_page_paints_first_within_a_second_without_video(
         f"hub hello median {hellos[2]:.0f} ms"
     )
     assert paints[2] < 3000
+
+
+async def test_the_card_says_what_shipping_adds_and_the_order_says_what_was_charged(
+    browser: Browser, server: LiveServer, redis: Redis, screenshots: Path
+) -> None:
+    # The rule is set before the page loads: a page learns it from the show's snapshot.
+    await seed_live_show(server.runtime, server.url)
+    await put_rule(redis, "northwind", ShippingRule(flat=490, free_over=5000))
+    async with (
+        httpx.AsyncClient(base_url=server.url, timeout=10) as http,
+        opened(browser, viewer_url(server)) as ana,
+    ):
+        await connected(ana)
+        await pin(http, "nw-beanie")
+        await expect(card(ana)).to_contain_text("+ €4.90 shipping, free over €50.00")
+        await card(ana).get_by_role("button", name=BUY).click()
+        await sign_up(ana)
+        await expect(card(ana).locator(".lc-result")).to_have_text(
+            re.compile(r"^Ordered ✓ #[0-9a-f]{8} · €28\.90 with shipping$")
+        )
+        await ana.screenshot(path=screenshots / "viewer-shipping-phone.png")
+        orders = (await http.get(f"/api/orders?show={SHOW}", headers=KEY)).json()["items"]
+        assert [(o["items_total"], o["shipping"], o["total"]) for o in orders] == [
+            (2400, 490, 2890)
+        ]

@@ -13,13 +13,14 @@ nodes). A refused request, for bad input or for the rate, creates nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 import secrets
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 from redis.asyncio import Redis
@@ -193,19 +194,46 @@ def _country(a: Mapping[str, Any]) -> str:
 
 
 @dataclass(frozen=True)
+class SavedCard:
+    """A card the buyer saved for one-tap buys: Stripe's payment method id, and what the
+    page shows of it (never the number: Stripe keeps that)."""
+
+    payment_method: str
+    brand: str
+    last4: str
+
+    def shown(self) -> dict[str, str]:
+        return {"brand": self.brand, "last4": self.last4}
+
+
+@dataclass(frozen=True)
 class StoredProfile:
     id: str
     profile: Profile
     created_at_ms: int
     updated_at_ms: int
+    stripe_customer: str = ""  # the buyer's Stripe Customer, made once, on first card setup
+    card: SavedCard | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """What the buyer is shown (GET /api/me): the saved card by brand and last 4."""
         return {
             "id": self.id,
             **self.profile.to_dict(),
+            "card": None if self.card is None else self.card.shown(),
             "created_at_ms": self.created_at_ms,
             "updated_at_ms": self.updated_at_ms,
         }
+
+    def to_record(self) -> dict[str, Any]:
+        """What is stored: the view, plus the Stripe ids once there are any."""
+        record = self.to_dict()
+        if self.stripe_customer:
+            record["stripe"] = {
+                "customer": self.stripe_customer,
+                "payment_method": "" if self.card is None else self.card.payment_method,
+            }
+        return record
 
 
 @dataclass(frozen=True)
@@ -251,7 +279,7 @@ async def create_buyer(runtime: Runtime, profile: Profile, client_address: str) 
         buyer_id = new_buyer_id(profile)
         stored = StoredProfile(buyer_id, profile, now, now)
         if await runtime.redis.set(
-            keys.buyer_profile(buyer_id), orjson.dumps(stored.to_dict()), nx=True
+            keys.buyer_profile(buyer_id), orjson.dumps(stored.to_record()), nx=True
         ):
             break
     ttl = settings.token_ttl_s
@@ -263,12 +291,22 @@ async def get_profile(redis: Redis, user: str) -> StoredProfile | None:
     raw = await redis.get(keys.buyer_profile(user))
     if raw is None:
         return None
-    data = orjson.loads(raw)
+    return _from_record(orjson.loads(raw))
+
+
+def _from_record(data: dict[str, Any]) -> StoredProfile:
+    stripe = data.get("stripe") or {}
+    shown = data.get("card")
+    card = None
+    if shown and stripe.get("payment_method"):
+        card = SavedCard(stripe["payment_method"], shown["brand"], shown["last4"])
     return StoredProfile(
         id=data["id"],
         profile=Profile(name=data["name"], email=data["email"], address=Address(**data["address"])),
         created_at_ms=data["created_at_ms"],
         updated_at_ms=data["updated_at_ms"],
+        stripe_customer=stripe.get("customer", ""),
+        card=card,
     )
 
 
@@ -282,20 +320,57 @@ async def put_profile(redis: Redis, user: str, profile: Profile) -> tuple[Stored
 
     async def attempt(pipe: Pipeline) -> tuple[StoredProfile, bool]:
         raw = await pipe.get(key)
-        created_at = now if raw is None else int(orjson.loads(raw)["created_at_ms"])
-        stored = StoredProfile(user, profile, created_at, now)
+        if raw is None:
+            stored = StoredProfile(user, profile, now, now)
+        else:  # the saved card and Stripe customer stay
+            old = _from_record(orjson.loads(raw))
+            stored = dataclasses.replace(old, profile=profile, updated_at_ms=now)
         begin_writes(pipe)
-        pipe.set(key, orjson.dumps(stored.to_dict()))
+        pipe.set(key, orjson.dumps(stored.to_record()))
         return stored, raw is None
 
     return await optimistic(redis, [key], attempt)
 
 
-async def order_contact(redis: Redis, buyer: str) -> dict[str, Any]:
-    """The fields a buyer's profile adds to each order they place: ``contact``,
+async def set_payment(
+    redis: Redis,
+    user: str,
+    *,
+    stripe_customer: str | None = None,
+    card: SavedCard | Literal["keep"] | None = "keep",
+    only_if_no_customer: bool = False,
+) -> StoredProfile | None:
+    """Change the Stripe part of ``user``'s profile (None: no profile). With
+    ``only_if_no_customer``, a customer already kept wins over ``stripe_customer``
+    (two first setups racing keep one customer). The rest of the profile is untouched."""
+    key = keys.buyer_profile(user)
+
+    async def attempt(pipe: Pipeline) -> StoredProfile | None:
+        raw = await pipe.get(key)
+        if raw is None:
+            return None
+        stored = _from_record(orjson.loads(raw))
+        customer = stored.stripe_customer
+        if stripe_customer is not None and not (only_if_no_customer and customer):
+            customer = stripe_customer
+        changed = dataclasses.replace(
+            stored, stripe_customer=customer, card=stored.card if card == "keep" else card
+        )
+        if changed == stored:
+            return stored
+        begin_writes(pipe)
+        pipe.set(key, orjson.dumps(changed.to_record()))
+        return changed
+
+    return await optimistic(redis, [key], attempt)
+
+
+def order_contact(raw_profile: str | bytes | None) -> dict[str, Any]:
+    """The fields a buyer's profile (as stored at ``keys.buyer_profile``, read by the
+    caller with what else the order needs) adds to each order they place: ``contact``,
     ``ship_to`` and the ``display_name`` shown in the show's "just bought" ticker (all
     None when the buyer has no profile, e.g. a user of an embedding site)."""
-    stored = await get_profile(redis, buyer)
+    stored = None if raw_profile is None else _from_record(orjson.loads(raw_profile))
     if stored is None:
         return {"contact": None, "ship_to": None, "display_name": None}
     p = stored.profile

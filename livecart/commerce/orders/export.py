@@ -46,11 +46,14 @@ COLUMNS = (
     "ship_to_region",
     "ship_to_country",
     "sku",
+    "product",
+    "variant",
     "title",
     "quantity",
     "unit_price",
     "line_total",
     "currency",
+    "shipping",
     "order_total",
     "refunded_total",
     "carrier",
@@ -66,6 +69,11 @@ def safe_cell(value: object) -> str | int:
         return value
     text = "" if value is None else str(value)
     return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
+def variant_text(variant: Mapping[str, str] | None) -> str:
+    """A line's option values as a packer reads them: ``Size: S / Colour: Red``."""
+    return " / ".join(f"{name}: {value}" for name, value in (variant or {}).items())
 
 
 def order_rows(order: Mapping[str, Any]) -> Iterator[list[str | int]]:
@@ -91,11 +99,14 @@ def order_rows(order: Mapping[str, Any]) -> Iterator[list[str | int]]:
             ship_to.get("region"),
             ship_to.get("country"),
             line["sku"],
+            line.get("product") or line["sku"],
+            variant_text(line.get("variant")),
             line["title"],
             line["quantity"],
             line["unit_price"],
             line["line_total"],
             order["currency"],
+            order.get("shipping", 0),
             order["total"],
             order.get("refunded_total", 0),
             fulfilment.get("carrier"),

@@ -52,6 +52,9 @@ STATUSES = ("confirmed", "fulfilled", "delivered", "cancelled", "refunded")
 MERCHANT = "merchant"  # who the history names for a move made with the admin API key
 MAX_REFUNDS = 20  # refunds one order may have: keeps its record and history bounded
 MAX_TEXT = 200
+# Providers whose orders the merchant collects (and refunds) outside livecart: such an
+# order is cancelled or refunded whatever provider the node uses now.
+COLLECTED_BY_MERCHANT = frozenset({"builtin"})
 MAX_MOVABLE_TOTAL = 10**14  # see load_movable_order in _order.lua
 MAX_REASON = 500
 VOID_TIMEOUT_S = 5.0
@@ -139,7 +142,10 @@ async def order_show(runtime: Runtime, order_id: str) -> str:
 
 
 async def fulfil_order(runtime: Runtime, order_id: str, fulfilment: Fulfilment) -> dict[str, Any]:
+    """Capture the payment, then mark the order fulfilled. A capture that fails refuses
+    the move (502 payment_error, nothing changed): the merchant learns before shipping."""
     show = await order_show(runtime, order_id)
+    await _capture(runtime, show, order_id)
     reply = await _move(
         runtime,
         show,
@@ -148,6 +154,34 @@ async def fulfil_order(runtime: Runtime, order_id: str, fulfilment: Fulfilment) 
         [MERCHANT, orjson.dumps(fulfilment.to_dict()), _maxlen(runtime)],
     )
     return _moved(order_id, "fulfilled", reply)
+
+
+async def _capture(runtime: Runtime, show: str, order_id: str) -> None:
+    """Capture what is left of a confirmed order's payment through the provider that
+    authorised it (an order from another provider is the merchant's to collect). Safe
+    to repeat: the provider's capture key is the order id."""
+    raw = await runtime.redis.get(keys.show_order(show, order_id))
+    if raw is None:
+        return  # the script refuses it as not found
+    order = orjson.loads(raw)
+    payment = order.get("payment") or {}
+    if order["status"] != "confirmed" or payment.get("provider") != runtime.payments.name:
+        return
+    amount = order["total"] - order.get("refunded_total", 0)
+    try:
+        async with asyncio.timeout(runtime.settings.checkout.payment_timeout_s):
+            await runtime.payments.capture(
+                order_id=order_id,
+                reference=payment["reference"],
+                amount=amount,
+                currency=order["currency"],
+            )
+    except (TimeoutError, PaymentError) as exc:
+        raise PaymentFailed(
+            f"the payment provider did not capture order {order_id!r} "
+            f"({exc or 'timed out'}); it was not marked fulfilled: try again",
+            field="order",
+        ) from None
 
 
 async def deliver_order(runtime: Runtime, order_id: str) -> dict[str, Any]:
@@ -176,10 +210,24 @@ async def cancel_order(
         [MERCHANT, cancellation.reason, _maxlen(runtime)],
     )
     order = _moved(order_id, "cancelled", reply)
-    reference = (order.get("payment") or {}).get("reference", "")
+    payment = order.get("payment") or {}
+    reference = payment.get("reference", "")
+    if payment.get("provider") != runtime.payments.name:
+        if payment.get("provider") not in COLLECTED_BY_MERCHANT:
+            log.error(
+                "order %s was cancelled, but it was paid through %r and this node's provider "
+                "is %r: void its authorisation (%s) there",
+                order_id,
+                payment.get("provider"),
+                runtime.payments.name,
+                reference,
+            )
+        return order
     try:
         async with asyncio.timeout(VOID_TIMEOUT_S):
-            await runtime.payments.void(hold_id=order_id, reference=reference)
+            await runtime.payments.void(
+                hold_id=order_id, reference=reference, buyer=order.get("buyer", "")
+            )
     except (TimeoutError, PaymentError) as exc:
         log.error("order %s was cancelled but its authorisation was not voided: %s", order_id, exc)
     return order
@@ -215,14 +263,20 @@ async def refund_order(runtime: Runtime, order_id: str, request: RefundRequest) 
         if len(order.get("refunds", ())) >= MAX_REFUNDS:
             _refuse(order_id, "refunded", "too_many_refunds", order["status"])
         refund_id = f"{order_id}-r{len(order.get('refunds', ())) + 1}"
+        paid_through = order["payment"]["provider"]
+        if paid_through != runtime.payments.name and paid_through not in COLLECTED_BY_MERCHANT:
+            _refuse(order_id, "refunded", "provider_changed", order["status"], via=paid_through)
         async with asyncio.timeout(timeout_s):
-            reference = await runtime.payments.refund(
-                refund_id=refund_id,
-                reference=order["payment"]["reference"],
-                buyer=order["buyer"],
-                amount=amount,
-                currency=order["currency"],
-            )
+            if paid_through != runtime.payments.name:  # the merchant collected: and refunds
+                reference = f"{paid_through}_{refund_id}"
+            else:
+                reference = await runtime.payments.refund(
+                    refund_id=refund_id,
+                    reference=order["payment"]["reference"],
+                    buyer=order["buyer"],
+                    amount=amount,
+                    currency=order["currency"],
+                )
     except (TimeoutError, PaymentError) as exc:
         await redis.delete(lock)
         raise PaymentFailed(
@@ -290,7 +344,15 @@ def _moved(order_id: str, to: str, reply: list[Any]) -> dict[str, Any]:
     return order
 
 
-def _refuse(order_id: str, to: str, code: str, status: str, *, left: int | None = None) -> None:
+def _refuse(
+    order_id: str,
+    to: str,
+    code: str,
+    status: str,
+    *,
+    left: int | None = None,
+    via: str | None = None,
+) -> None:
     if code == "not_found":
         raise NotFound(f"order {order_id!r} does not exist", field="order")
     if code == "invalid_transition":
@@ -306,6 +368,14 @@ def _refuse(order_id: str, to: str, code: str, status: str, *, left: int | None 
             field="amount",
             code=code,
             extra={"status": status, "refundable": left},
+        )
+    if code == "provider_changed":
+        raise Conflict(
+            f"order {order_id!r} was paid through {via!r}, which this node no longer uses: "
+            f"refund it there, or run with checkout.payment_provider = {via!r}",
+            field="order",
+            code=code,
+            extra={"status": status, "provider": via},
         )
     if code == "nothing_to_refund":
         raise Conflict(

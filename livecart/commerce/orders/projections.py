@@ -140,6 +140,8 @@ async def project_orders(runtime: Runtime, orders: Sequence[Order]) -> int:
     marks: list[int] = []
     async with runtime.redis.pipeline(transaction=False) as pipe:
         for order in orders:
+            # No creator: a brand's own show that no share link led to. Nobody earns on
+            # it, so it has no ledger entry; its copy and indexes below are as any order's.
             if order.creator is not None and order.event in CREDITED_BY:
                 ledger_keys = [
                     keys.creator_ledger(order.creator),

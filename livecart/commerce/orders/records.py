@@ -48,6 +48,10 @@ class OrderLine:
     line_total: int
     commission_bps: int
     commission: int
+    # What to ship: the catalog product's SKU (the line's own for a plain product, and
+    # for orders from before variants) and the variant's option values ({} for none).
+    product: str = ""
+    variant: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -122,6 +126,10 @@ def parse_order(raw: str | bytes) -> Order:
                     line, "commission_bps", f"order.lines[{i}].commission_bps", hi=10_000
                 ),
                 commission=_whole(line, "commission", f"order.lines[{i}].commission"),
+                product=keys.check_id(
+                    line.get("product", line.get("sku")), f"order.lines[{i}].product"
+                ),
+                variant=_variant(line.get("variant"), f"order.lines[{i}].variant"),
             )
         )
     attribution = d.get("attribution")
@@ -158,6 +166,14 @@ def parse_order(raw: str | bytes) -> Order:
         if updated is None
         else _whole(d, "updated_at_ms", "order.updated_at_ms", hi=MAX_MS),
     )
+
+
+def _variant(raw: object, field: str) -> tuple[tuple[str, str], ...]:
+    """A line's option values (name -> value), in the order written; absent: none."""
+    if raw is None:
+        return ()
+    d = v.require_mapping(raw, field)
+    return tuple((name, _text(d, name, f"{field}.{name}", default="")) for name in d)
 
 
 def _whole(d: Mapping[str, Any], key: str, field: str, *, lo: int = 0, hi: int = MAX_AMOUNT) -> int:

@@ -74,8 +74,10 @@ local function flash_on(sku)
   return f
 end
 
--- Decide one line: nil plus {unit_price, flash id or ''} when it may be taken now,
--- else the refusal code. `expected` is the unit price the buyer saw (-1: not given).
+-- Decide one line: nil plus what the line needs (unit price, flash id or '', the
+-- card's title, product and variant) when it may be taken now, else the refusal code.
+-- `sku` is a sellable's: a plain product or one variant, each with its own stock.
+-- `expected` is the unit price the buyer saw (-1: not given).
 -- Order of checks: product, price and flash window, per-buyer limits, then stock, so a
 -- late tap at the flash price hears "flash ended", not "sold out".
 local function decide_line(buyer, sku, qty, expected, now)
@@ -106,7 +108,17 @@ local function decide_line(buyer, sku, qty, expected, now)
   if hget_number(K.stock, sku) < qty then return 'sold_out' end
   return nil, {unit = unit, flash = flash_id, title = card.title,
                commission_bps = tonumber(card.commission_bps) or 0,
-               currency = card.currency}
+               currency = card.currency, product = card.product or sku,
+               variant = card.variant or {}, options = card.options}
+end
+
+-- A hold's line for `qty` units of `sku` as decide_line found it. `product` and
+-- `variant` (option name -> value; `options` gives their order, absent for a plain
+-- product) tell fulfilment what to ship; cards from before variants have neither.
+local function new_line(sku, qty, info)
+  return {sku = sku, qty = qty, unit = info.unit, flash = info.flash, title = info.title,
+          commission_bps = info.commission_bps, product = info.product,
+          variant = info.variant, options = info.options}
 end
 
 -- Move units from stock to held for a buyer (and from the flash sale's remainder).
@@ -179,7 +191,8 @@ local function drop_hold(hold)
 end
 
 -- Who brought the buyer: a ref given now (remembered, last one wins), else a ref
--- remembered within the window, else the show's creator.
+-- remembered within the window, else the show's creator; nobody (null) in a brand's own
+-- show (no creator) that no ref led to.
 local function attribution(buyer, ref, window_ms, now)
   if ref ~= '' then
     redis.call('HSET', K.refs, buyer, ref .. '|' .. int(now))
@@ -191,6 +204,7 @@ local function attribution(buyer, ref, window_ms, now)
     end
   end
   local show_creator = redis.call('HGET', K.show, 'creator')
+  if ref == '' and (not show_creator or show_creator == '') then return cjson.null end
   if ref == '' or ref == show_creator then
     return {creator = show_creator, source = 'show'}
   end

@@ -48,8 +48,7 @@ if line then
   line.qty = line.qty + qty
 else
   if #hold.lines >= max_lines then return {'refused', 'cart_full', sku} end
-  table.insert(hold.lines, {sku = sku, qty = qty, unit = info.unit, flash = info.flash,
-                            title = info.title, commission_bps = info.commission_bps})
+  table.insert(hold.lines, new_line(sku, qty, info))
 end
 
 take(buyer, sku, qty, info.flash)

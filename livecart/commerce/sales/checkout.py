@@ -32,6 +32,7 @@ from livecart.commerce.accounts.buyers import order_contact
 from livecart.commerce.accounts.creators import get_creator
 from livecart.commerce.payments.providers import Authorisation, PaymentError
 from livecart.commerce.sales.keys import sale_keys
+from livecart.commerce.sales.shipping import rule_from_json
 from livecart.errors import Conflict, LivecartError, NotFound, StoreUnavailable
 from livecart.runtime import Runtime
 from livecart.store import keys
@@ -51,6 +52,7 @@ REFUSALS = frozenset(
         "flash_not_started",
         "price_changed",
         "payment_declined",
+        "card_required",  # the provider charges a saved card and the buyer has none
         "payment_error",
         "hold_expired",
         "cart_empty",
@@ -197,33 +199,48 @@ async def _settle(runtime: Runtime, show: str, hold: dict[str, Any]) -> Outcome:
     replays and refusals, most taps in a rush, cost no extra read. If Redis does not
     answer this read, the hold is left to expire like any unconfirmed hold.
     """
-    contact = await order_contact(runtime.redis, hold["buyer"])
-    amount = sum(line["qty"] * line["unit"] for line in hold["lines"])
+    async with runtime.redis.pipeline(transaction=False) as pipe:
+        pipe.get(keys.buyer_profile(hold["buyer"]))
+        pipe.get(keys.brand_shipping(hold["brand"]))
+        raw_profile, raw_rule = await pipe.execute()
+    contact = order_contact(raw_profile)
+    items_total = sum(line["qty"] * line["unit"] for line in hold["lines"])
+    shipping = rule_from_json(raw_rule).fee(items_total)
+    amount = items_total + shipping
     provider = runtime.payments
+    order_id = new_id("o")  # told to the provider, so its late reports match the order
     try:
         async with asyncio.timeout(runtime.settings.checkout.payment_timeout_s):
             auth = await provider.authorise(
-                hold_id=hold["id"], buyer=hold["buyer"], amount=amount, currency=hold["currency"]
+                hold_id=hold["id"],
+                buyer=hold["buyer"],
+                amount=amount,
+                currency=hold["currency"],
+                show=show,
+                order_id=order_id,
             )
     except TimeoutError:
         log.warning("payment for hold %s timed out; releasing it", hold["id"])
-        await _void(runtime, hold["id"], "")
+        await _void(runtime, hold["id"], "", hold["buyer"])
         return await _release(runtime, show, hold, "payment_error")
     except PaymentError as exc:
+        # The provider may have authorised before the answer was lost: void by hold id.
         log.warning("payment for hold %s failed: %s; releasing it", hold["id"], exc)
+        await _void(runtime, hold["id"], "", hold["buyer"])
         return await _release(runtime, show, hold, "payment_error")
     if not auth.approved:
-        return await _release(runtime, show, hold, "payment_declined")
+        return await _release(runtime, show, hold, auth.code)
 
-    order_id = new_id("o")
-    order = build_order(order_id, show, hold, auth, provider.name, contact)
+    order = build_order(order_id, show, hold, auth, provider.name, contact, shipping)
     reply = await _confirm(
         runtime, show, hold, order_id, orjson.dumps(order).decode(), contact["display_name"] or ""
     )
     if reply[0] == "gone":
         # The hold expired while the provider answered; its units are back in stock.
-        await _void(runtime, hold["id"], auth.reference)
+        await _void(runtime, hold["id"], auth.reference, hold["buyer"])
         return Outcome(result="hold_expired", sku=hold["lines"][0]["sku"])
+    if runtime.settings.stripe.capture == "confirm":
+        await _capture_now(runtime, order_id, auth.reference, amount, hold["currency"])
     return Outcome(result="confirmed", order=orjson.loads(reply[1]))
 
 
@@ -234,11 +251,13 @@ def build_order(
     auth: Authorisation,
     provider: str,
     contact: dict[str, Any] | None = None,
+    shipping: int = 0,
 ) -> dict[str, Any]:
     """The order as stored, delivered and shown (docs/api.md, "Order"); exact integer
-    money: commission is floored per line, in minor units. ``contact`` and ``ship_to``
-    are copied from the buyer's profile (None without one), so the order keeps the
-    address it was placed with."""
+    money: commission is floored per line, in minor units, and is earned on the items,
+    never on shipping. ``contact`` and ``ship_to`` are copied from the buyer's profile
+    (None without one), so the order keeps the address it was placed with; ``shipping``
+    is the brand's fee for this order (``total`` = ``items_total`` + ``shipping``)."""
     lines = []
     for line in hold["lines"]:
         total = line["qty"] * line["unit"]
@@ -252,6 +271,7 @@ def build_order(
                 "commission_bps": line["commission_bps"],
                 "commission": total * line["commission_bps"] // 10_000,
                 "flash_sale": line["flash"] or None,
+                **line_item(line),
             }
         )
     return {
@@ -264,7 +284,9 @@ def build_order(
         "status": "confirmed",
         "currency": hold["currency"],
         "lines": lines,
-        "total": sum(line["line_total"] for line in lines),
+        "items_total": (items_total := sum(line["line_total"] for line in lines)),
+        "shipping": shipping,
+        "total": items_total + shipping,
         "commission_total": sum(line["commission"] for line in lines),
         "attribution": hold["attribution"],
         "payment": {"provider": provider, "reference": auth.reference},
@@ -336,12 +358,26 @@ async def release_hold(
     return bool(reply[0] == "released")
 
 
-async def _void(runtime: Runtime, hold_id: str, reference: str) -> None:
+async def _void(runtime: Runtime, hold_id: str, reference: str, buyer: str) -> None:
     try:
         async with asyncio.timeout(VOID_TIMEOUT_S):
-            await runtime.payments.void(hold_id=hold_id, reference=reference)
+            await runtime.payments.void(hold_id=hold_id, reference=reference, buyer=buyer)
     except (TimeoutError, PaymentError) as exc:
         log.error("could not void the authorisation of hold %s: %s", hold_id, exc)
+
+
+async def _capture_now(
+    runtime: Runtime, order_id: str, reference: str, amount: int, currency: str
+) -> None:
+    """stripe.capture = "confirm": take the money as soon as the order is confirmed. The
+    order stands if this fails (logged); fulfilling it captures again, safely."""
+    try:
+        async with asyncio.timeout(VOID_TIMEOUT_S):
+            await runtime.payments.capture(
+                order_id=order_id, reference=reference, amount=amount, currency=currency
+            )
+    except (TimeoutError, PaymentError) as exc:
+        log.error("order %s is confirmed but its payment was not captured: %s", order_id, exc)
 
 
 async def _replay(
@@ -466,6 +502,19 @@ def _cart_reply(show: str, reply: list[Any]) -> dict[str, Any]:
     return cart_view(orjson.loads(reply[1]) if reply[1] else None)
 
 
+def line_item(line: dict[str, Any]) -> dict[str, Any]:
+    """What a hold's line sells, for fulfilment and for the buyer's page: ``product``
+    (the catalog product's SKU) and ``variant`` (option name -> value, in the product's
+    option order; {} for a plain product). Lines held before variants existed name
+    their own SKU as the product."""
+    variant = line.get("variant") or {}
+    order = line.get("options") or []
+    return {
+        "product": line.get("product") or line["sku"],
+        "variant": {name: variant[name] for name in order if name in variant},
+    }
+
+
 def cart_view(hold: dict[str, Any] | None) -> dict[str, Any]:
     if hold is None:
         return {"lines": [], "currency": None, "total": 0, "expires_at_ms": None}
@@ -477,6 +526,7 @@ def cart_view(hold: dict[str, Any] | None) -> dict[str, Any]:
             "unit_price": line["unit"],
             "line_total": line["qty"] * line["unit"],
             "flash_sale": line["flash"] or None,
+            **line_item(line),
         }
         for line in hold["lines"]
     ]

@@ -44,8 +44,7 @@ local hold = {
   brand = redis.call('HGET', K.show, 'brand'),
   currency = line.currency, created_ms = now, expires_ms = now + hold_ms,
   attribution = attribution(buyer, ARGV[8], tonumber(ARGV[9]), now),
-  lines = {{sku = sku, qty = qty, unit = line.unit, flash = line.flash, title = line.title,
-            commission_bps = line.commission_bps}},
+  lines = {new_line(sku, qty, line)},
 }
 save_hold(hold)
 remember(cjson.encode({fp = fingerprint, state = 'pending', hold = hold_id}), ttl)

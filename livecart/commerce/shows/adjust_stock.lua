@@ -1,9 +1,9 @@
 -- adjust_stock.lua: the merchant restocks (delta > 0) or withdraws (delta < 0) units of
--- a product from a show. Withdrawing more than is available (not held, not sold) is
+-- a sellable (a plain product, or one variant) from a show. Withdrawing more than is available (not held, not sold) is
 -- refused: stock never goes below zero, and held or sold units are never taken back.
 --
 -- KEYS: the sale keys, see _sale.lua
--- ARGV[1]  sku
+-- ARGV[1]  sku (the sellable's: stock is kept per variant)
 -- ARGV[2]  delta, units
 -- ARGV[3]  event stream length cap
 --

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import orjson
 
 from livecart import validation as v
-from livecart.commerce.catalog.products import get_product
+from livecart.commerce.catalog.products import get_product, get_sellable
 from livecart.commerce.sales.keys import sale_keys
 from livecart.commerce.shows.records import MAX_ALLOCATION, product_card
 from livecart.errors import Conflict, InvalidInput, LivecartError, NotFound
@@ -93,8 +93,21 @@ async def set_sales(runtime: Runtime, show: str, change: SalesChange, *, actor: 
 
 async def pin_product(runtime: Runtime, show: str, sku: str | None) -> bool:
     """Pin ``sku`` (None unpins); True when the pinned product changed."""
+    return (await pin(runtime, show, sku)).changed
+
+
+@dataclass(frozen=True)
+class Pinned:
+    changed: bool
+    sku: str | None  # what is pinned now: a product's sku when one of its variants was named
+
+
+async def pin(runtime: Runtime, show: str, sku: str | None) -> Pinned:
+    """Pin ``sku`` (None unpins). ``sku`` may name a product sold by variants, or one of
+    its variants: the product is pinned whole, and ``Pinned.sku`` names it."""
     reply = await _run(runtime, "pin_product", show, sku or "", _maxlen(runtime))
-    return bool(reply[0] == "changed")
+    changed = reply[0] == "changed"
+    return Pinned(changed, (reply[2] if changed else reply[1]) or None)
 
 
 @dataclass(frozen=True)
@@ -130,7 +143,18 @@ class FlashSale:
 
 async def start_flash_sale(runtime: Runtime, show: str, sale: FlashSale) -> dict[str, Any]:
     flash_id = f"f_{secrets.token_hex(8)}"
-    reply = await _run(
+    try:
+        reply = await _flash_start(runtime, show, flash_id, sale)
+    except NotFound as exc:
+        if exc.code == "not_in_lineup":
+            await _refuse_product_with_variants(runtime, sale.sku)
+        raise
+    flash: dict[str, Any] = orjson.loads(reply[1])
+    return flash
+
+
+async def _flash_start(runtime: Runtime, show: str, flash_id: str, sale: FlashSale) -> list[Any]:
+    return await _run(
         runtime,
         "flash_start",
         show,
@@ -143,8 +167,6 @@ async def start_flash_sale(runtime: Runtime, show: str, sale: FlashSale) -> dict
         sale.duration_s * 1000,
         _maxlen(runtime),
     )
-    flash: dict[str, Any] = orjson.loads(reply[1])
-    return flash
 
 
 async def end_flash_sale(runtime: Runtime, show: str, *, only_if_over: bool = False) -> bool:
@@ -153,22 +175,35 @@ async def end_flash_sale(runtime: Runtime, show: str, *, only_if_over: bool = Fa
 
 
 async def adjust_stock(runtime: Runtime, show: str, sku: str, delta: int) -> dict[str, int]:
-    reply = await _run(runtime, "adjust_stock", show, sku, delta, _maxlen(runtime))
+    try:
+        reply = await _run(runtime, "adjust_stock", show, sku, delta, _maxlen(runtime))
+    except NotFound as exc:
+        if exc.code == "not_in_lineup":
+            await _refuse_product_with_variants(runtime, sku)
+        raise
     return {"stock": int(reply[1]), "allocated": int(reply[2])}
 
 
-async def add_to_lineup(runtime: Runtime, show: str, sku: str, quantity: int) -> None:
+async def _refuse_product_with_variants(runtime: Runtime, sku: str) -> None:
+    """A show keeps stock per variant: naming a product that has variants is refused
+    (400) with the variant SKUs to name instead; any other SKU passes."""
     product = await get_product(runtime.redis, sku)
-    if product is None:
-        raise NotFound(f"product {sku!r} does not exist", field="sku")
+    if product is not None and product.variants:
+        await get_sellable(runtime.redis, sku)  # raises, listing the variants
+
+
+async def add_to_lineup(runtime: Runtime, show: str, sku: str, quantity: int) -> None:
+    """Add a sellable (a plain product, or one variant) to the lineup."""
+    sellable = await get_sellable(runtime.redis, sku)
     brand = await runtime.redis.hget(keys.show(show), "brand")
     if brand is None:
         raise _refused("not_found")
-    if product.brand != brand:
+    if sellable.product.brand != brand:
         raise InvalidInput(
-            f"product {sku!r} belongs to brand {product.brand!r}, not {brand!r}", field="sku"
+            f"product {sku!r} belongs to brand {sellable.product.brand!r}, not {brand!r}",
+            field="sku",
         )
-    await _run(runtime, "lineup_add", show, sku, product_card(product), quantity, _maxlen(runtime))
+    await _run(runtime, "lineup_add", show, sku, product_card(sellable), quantity, _maxlen(runtime))
 
 
 async def stock_report(runtime: Runtime, show: str) -> list[dict[str, Any]]:

@@ -5,12 +5,14 @@
 -- KEYS: the sale keys, see _sale.lua (uses show, lineup, stock, allocated, events)
 -- ARGV[1]  show id
 -- ARGV[2]  title
--- ARGV[3]  creator id
+-- ARGV[3]  creator id, or '' for a brand's own show (no creator: nobody is credited
+--          by the show itself; see attribution in _sale.lua)
 -- ARGV[4]  brand id
 -- ARGV[5]  scheduled start, ms since the epoch, or '' when unscheduled
 -- ARGV[6]  the stream's approximate length cap (XADD MAXLEN ~)
 -- ARGV[7]  the show_created event's data, JSON (made by the caller from these same ARGV)
--- ARGV[8..] triples: sku, product card JSON, units allocated to the show
+-- ARGV[8..] triples: sku (a sellable's: a plain product or one variant), its card JSON,
+--           units allocated to the show
 --
 -- Returns {'created', epoch, event id} or {'exists', epoch}.
 -- The epoch (Redis TIME in microseconds when the stream was made) tells a client

@@ -1,9 +1,11 @@
--- lineup_add.lua: add a product to a show's lineup with units allocated to the show.
--- The card (price included) is the catalog's as of now: later catalog edits do not
--- change a running show. A product already in the lineup is refused (adjust its stock).
+-- lineup_add.lua: add a sellable (a plain product, or one variant of a product) to a
+-- show's lineup with units allocated to the show; each variant is its own entry with
+-- its own stock. The card (price included) is the catalog's as of now (made by
+-- shows/records.py product_card): later catalog edits do not change a running show. A
+-- SKU already in the lineup is refused (adjust its stock).
 --
 -- KEYS: the sale keys, see _sale.lua
--- ARGV[1]  sku
+-- ARGV[1]  sku (the sellable's)
 -- ARGV[2]  product card JSON
 -- ARGV[3]  units allocated
 -- ARGV[4]  event stream length cap

@@ -1,4 +1,5 @@
-"""Shows: a creator's live session, its lineup of products and their stock.
+"""Shows: a creator's live session (or a brand's own, with no creator), its lineup of
+products and their stock.
 
 The catalog lives outside the show's slot, so a show takes a copy of each product card
 (price included) when the product joins its lineup: every later script that sells in
@@ -7,6 +8,7 @@ the show reads only the show's own keys (invariant 6).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -15,8 +17,10 @@ from redis.asyncio import Redis
 
 from livecart import validation as v
 from livecart.commerce.accounts.creators import get_creator
-from livecart.commerce.catalog.products import Product, get_brand, get_product
+from livecart.commerce.catalog.products import Sellable, get_brand, get_sellable
 from livecart.commerce.sales.keys import sale_keys
+from livecart.commerce.sales.shipping import get_rule
+from livecart.commerce.shows.listing import index_show
 from livecart.errors import InvalidInput, NotFound
 from livecart.media.state import stream_view
 from livecart.store import keys
@@ -48,7 +52,7 @@ class NewShow:
 
     id: str
     title: str
-    creator: str
+    creator: str | None  # None: the brand's own show, which credits no creator
     brand: str
     lineup: tuple[LineupEntry, ...]
     scheduled_at_ms: int | None = None
@@ -81,11 +85,26 @@ class NewShow:
         return cls(
             id=keys.check_id(d.get("id"), "id"),
             title=v.text(d, "title", max_len=200),
-            creator=keys.check_id(d.get("creator"), "creator"),
+            creator=_creator_of(d),
             brand=keys.check_id(d.get("brand"), "brand"),
             lineup=tuple(lineup),
             scheduled_at_ms=scheduled,
         )
+
+
+def _creator_of(d: Mapping[str, Any]) -> str | None:
+    """The show's creator: an id, or None (absent or null) for the brand's own show.
+    An empty string is refused: it reads as a form left blank by mistake, and a client
+    meaning "no creator" says so with null."""
+    raw = d.get("creator")
+    if raw is None:
+        return None
+    if raw == "":
+        raise InvalidInput(
+            "creator must be a creator id, or null (or left out) for the brand's own show",
+            field="creator",
+        )
+    return keys.check_id(raw, "creator")
 
 
 @dataclass(frozen=True)
@@ -97,22 +116,22 @@ class ShowCreated:
 async def create_show(
     redis: Redis, scripts: Scripts, show: NewShow, *, stream_max_events: int
 ) -> ShowCreated:
-    """Check every reference first, then create the show in one script."""
-    if await get_creator(redis, show.creator) is None:
+    """Check every reference first, then create the show in one script, then put it in
+    the listing's indexes (they span shows, so no show script writes them)."""
+    if show.creator is not None and await get_creator(redis, show.creator) is None:
         raise NotFound(f"creator {show.creator!r} does not exist", field="creator")
     if await get_brand(redis, show.brand) is None:
         raise NotFound(f"brand {show.brand!r} does not exist", field="brand")
-    products: list[tuple[Product, int]] = []
+    products: list[tuple[Sellable, int]] = []
     for i, entry in enumerate(show.lineup):
-        product = await get_product(redis, entry.sku)
-        if product is None:
-            raise NotFound(f"product {entry.sku!r} does not exist", field=f"lineup[{i}].sku")
-        if product.brand != show.brand:
+        sellable = await get_sellable(redis, entry.sku, field=f"lineup[{i}].sku")
+        if sellable.product.brand != show.brand:
             raise InvalidInput(
-                f"product {entry.sku!r} belongs to brand {product.brand!r}, not {show.brand!r}",
+                f"product {entry.sku!r} belongs to brand {sellable.product.brand!r}, "
+                f"not {show.brand!r}",
                 field=f"lineup[{i}].sku",
             )
-        products.append((product, entry.quantity))
+        products.append((sellable, entry.quantity))
 
     event = {
         "show": show.id,
@@ -123,7 +142,7 @@ async def create_show(
     args: list[str | int] = [
         show.id,
         show.title,
-        show.creator,
+        show.creator or "",
         show.brand,
         "" if show.scheduled_at_ms is None else show.scheduled_at_ms,
         stream_max_events,
@@ -132,15 +151,33 @@ async def create_show(
     for product, quantity in products:
         args += [product.sku, product_card(product), quantity]
     reply = await scripts["create_show"](keys=sale_keys(show.id), args=args)
-    # The index spans shows, so it is written after the script (invariant 6); NX keeps
-    # a retry from moving the show's place in the listing.
-    await redis.zadd(keys.shows_index(), {show.id: 0}, nx=True)
+    # The indexes span shows, so they are written after the script (invariant 6), on
+    # a retry too (a crash may have come between): NX keeps a show's place unmoved.
+    await index_show(redis, show.id)
     return ShowCreated(created=reply[0] == "created", epoch=reply[1])
 
 
-def product_card(product: Product) -> str:
-    """The copy of a product a show keeps: what viewers see and what a buy is priced at."""
-    return orjson.dumps(product.to_dict()).decode()
+def product_card(sellable: Sellable) -> str:
+    """The copy of a sellable a show keeps: what viewers see and what a buy is priced at.
+
+    The product's fields, with ``sku`` the sellable's, ``product`` the product's SKU and
+    ``variant`` its option values ({} for a plain product). A variant's card also has
+    ``options`` (the order to show the values in: Lua does not keep an object's key
+    order), its ``position`` among the product's variants, and its own price and image.
+    The product's list of variants stays out: the lineup holds one card per variant.
+    """
+    card = sellable.product.to_dict()
+    card.pop("variants", None)
+    card.pop("options", None)
+    card.update(sku=sellable.sku, product=sellable.product.sku, variant=sellable.values)
+    if sellable.variant is not None:
+        card.update(
+            options=list(sellable.product.options),
+            position=sellable.product.variants.index(sellable.variant),
+            price=sellable.price,
+            image_url=sellable.image_url,
+        )
+    return orjson.dumps(card).decode()
 
 
 async def show_snapshot(redis: Redis, show_id: str) -> dict[str, Any]:
@@ -157,22 +194,27 @@ async def show_snapshot(redis: Redis, show_id: str) -> dict[str, Any]:
         show, lineup, stock, allocated, flash, newest, (seconds, micros) = await pipe.execute()
     if not show:
         raise NotFound(f"show {show_id!r} does not exist", field="show")
+    # The brand's rule lives outside the show's slot: read after, not in the MULTI.
+    shipping = await get_rule(redis, show["brand"])
     products = []
     for sku, card_json in sorted(lineup.items()):
         card = orjson.loads(card_json)
         card["stock"] = int(stock.get(sku, 0))
         card["allocated"] = int(allocated.get(sku, 0))
         products.append(card)
+    pinned_product = pinned_card(show["pinned"], products) if show["pinned"] else None
     now_ms = seconds * 1000 + micros // 1000
     return {
         "id": show["id"],
         "title": show["title"],
-        "creator": show["creator"],
+        "creator": show.get("creator") or None,  # None: the brand's own show
         "brand": show["brand"],
+        "shipping": shipping.to_dict(),
         "state": show["state"],
         "sales": show["sales"],
         "sales_reason": show.get("sales_reason") or None,
         "pinned": show["pinned"] or None,
+        "pinned_product": pinned_product,
         "viewers": int(show.get("viewers") or 0),  # summed across nodes by the hub
         "scheduled_at_ms": int(show["scheduled_at"]) if show["scheduled_at"] else None,
         "created_at_ms": int(show["created_at"]),
@@ -185,6 +227,34 @@ async def show_snapshot(redis: Redis, show_id: str) -> dict[str, Any]:
         "stream": stream_view(show),
         "lineup": products,
     }
+
+
+def pinned_card(pinned: str, lineup: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """What the ``pinned`` event carries for ``pinned`` (pin_product.lua builds the same
+    from the show's keys): a plain product's card with its stock, or, for a product
+    sold by variants, its first variant's card standing for the product (``sku`` the
+    product's, ``stock`` the variants' total) with ``variants``: each variant in the
+    lineup with its live stock, in the product's order. ``lineup``: cards with stock."""
+    for card in lineup:
+        if card["sku"] == pinned:
+            return {k: value for k, value in card.items() if k != "allocated"}
+    variants = sorted(
+        (card for card in lineup if card.get("product") == pinned),
+        key=lambda card: int(card.get("position", 0)),
+    )
+    if not variants:
+        return None
+    group = {k: value for k, value in variants[0].items() if k not in _VARIANT_ONLY}
+    group["sku"] = pinned
+    group["stock"] = sum(card["stock"] for card in variants)
+    group["variants"] = [
+        {key: card[key] for key in ("sku", "variant", "price", "image_url", "stock")}
+        for card in variants
+    ]
+    return group
+
+
+_VARIANT_ONLY = ("variant", "position", "allocated")
 
 
 def _flash_view(flash: dict[str, str], now_ms: int) -> dict[str, Any] | None:

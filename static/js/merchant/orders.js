@@ -213,6 +213,13 @@ function orderDetail(order) {
       ["Status", statusWord(order.status)],
       ["Confirmed", when(order.confirmed_at_ms)],
       ["Show", order.show],
+      // Orders placed before shipping fees have no breakdown: their total is the items.
+      ...(order.shipping === undefined
+        ? []
+        : [
+            ["Items", money(order.items_total, order.currency)],
+            ["Shipping", order.shipping ? money(order.shipping, order.currency) : "Free"],
+          ]),
       ["Total", money(order.total, order.currency)],
       ...(order.refunded_total ? [["Refunded", money(order.refunded_total, order.currency)]] : []),
       ["Creator commission", `${money(order.commission_total, order.currency)} to ${attribution}`],

@@ -10,6 +10,7 @@ import { openStaffLinks, openStudio } from "./staff.js";
 
 const $ = (id) => document.getElementById(id);
 const STATE_WORDS = { live: "Live", scheduled: "Scheduled", ended: "Ended" };
+const OWN_SHOW = "Brand's own show"; // a show with no creator: nobody earns commission on it
 
 let showPager;
 let brandProducts = []; // the chosen brand's products, for the lineup pickers
@@ -48,12 +49,23 @@ function loadPickers() {
   return perform(form, form.querySelector(".lc-result"), async () => {
     const [brands, creators] = await Promise.all([lists.brands(), lists.creators()]);
     lists.fillSelect($("show-brand"), brands, { value: (b) => b.id, label: (b) => `${b.name} (${b.id})` });
-    lists.fillSelect($("show-creator"), creators, { value: (c) => c.id, label: (c) => `${c.name} (${c.id})` });
+    fillCreators(creators);
     await refreshBrandProducts();
     if (!brands.length) return "Create a brand and its products first (Catalog).";
-    if (!creators.length) return "Add a creator first (Creators).";
     return "";
   }, "Loading brands and creators…");
+}
+
+/** The creators, then the brand's own show (no creator, sent as no `creator` field).
+ * The first fill picks the first creator, as a show usually has one; a refill keeps
+ * what the merchant chose, the brand's own show included. */
+function fillCreators(creators) {
+  const select = $("show-creator");
+  const filled = select.options.length > 0;
+  const kept = select.value;
+  lists.fillSelect(select, creators, { value: (c) => c.id, label: (c) => `${c.name} (${c.id})` });
+  select.append(h("option", { value: "" }, `${OWN_SHOW} (no creator)`));
+  if (filled && kept === "") select.value = "";
 }
 
 async function refreshBrandProducts() {
@@ -73,7 +85,39 @@ function loadBrandProducts() {
 }
 
 function fillProducts(select) {
-  lists.fillSelect(select, brandProducts, { value: (p) => p.sku, label: (p) => `${p.title} (${p.sku})` });
+  fillSellables(select, brandProducts);
+}
+
+/** What a show can sell of `products`, by product: each variant of a product that has
+ * variants (a show keeps stock per variant, and names it by the variant's SKU), else
+ * the product itself. `name` is how the stock table calls it. */
+function sellableGroups(products) {
+  return products.map((product) => ({
+    product,
+    items: product.variants?.length
+      ? product.variants.map((v) => ({
+          sku: v.sku,
+          label: `${product.title} · ${v.values.join(" / ")} (${v.sku})`,
+          name: `${product.title} · ${v.values.join(" / ")}`,
+        }))
+      : [{ sku: product.sku, label: `${product.title} (${product.sku})`, name: product.title }],
+  }));
+}
+
+/** Fill `select` with what the show can sell, a product's variants grouped under its
+ * title, leaving out the SKUs in `skip`; the choice is kept when it is still there. */
+function fillSellables(select, products, skip = new Set()) {
+  const kept = select.value;
+  const option = (item) => h("option", { value: item.sku }, item.label);
+  select.replaceChildren(
+    ...sellableGroups(products).flatMap(({ product, items }) => {
+      const left = items.filter((item) => !skip.has(item.sku));
+      if (!left.length) return [];
+      if (!product.variants?.length) return left.map(option);
+      return [h("optgroup", { label: `${product.title} (${product.sku})` }, left.map(option))];
+    }),
+  );
+  if ([...select.options].some((o) => o.value === kept)) select.value = kept;
 }
 
 /** One lineup line: a product of the brand and its units. Names follow the API's
@@ -83,6 +127,11 @@ function addLineupRow() {
   const n = rows.children.length;
   const select = h("select", { class: "lc-select", id: `lineup-sku-${n}`, name: `lineup[${n}].sku` });
   fillProducts(select);
+  // A new line starts on the first product (or variant) no other line has: adding a
+  // line per variant is then a tap each.
+  const taken = new Set([...rows.querySelectorAll("select")].map((s) => s.value));
+  const free = [...select.options].find((o) => !taken.has(o.value));
+  if (free) select.value = free.value;
   const quantity = h("input", {
     class: "lc-input",
     id: `lineup-qty-${n}`,
@@ -150,9 +199,9 @@ async function createShow(form) {
     id: f.id.value.trim(),
     title: f.title.value.trim(),
     brand: f.brand.value,
-    creator: f.creator.value,
     lineup,
   };
+  if (f.creator.value) body.creator = f.creator.value; // none: the brand's own show
   if (scheduled !== null) body.scheduled_at_ms = scheduled;
   await refuseTakenId(body.id);
   const show = await call("/api/shows", { method: "POST", body });
@@ -183,7 +232,7 @@ function showRow(show) {
   return h(
     "tr",
     {},
-    cells(show.id, show.title, show.creator_name ?? show.creator, show.brand, state, when(show.scheduled_at_ms), actions),
+    cells(show.id, show.title, show.creator ? (show.creator_name ?? show.creator) : OWN_SHOW, show.brand, state, when(show.scheduled_at_ms), actions),
   );
 }
 
@@ -206,13 +255,14 @@ function loadStock() {
   return perform(dialog.querySelector(".mc-table-wrap"), $("stock-result"), async () => {
     const path = `/api/shows/${encodeURIComponent(stockShow.id)}/stock`;
     const [{ stock }, products] = await Promise.all([call(path), lists.products(stockShow.brand)]);
+    const names = new Map(sellableGroups(products).flatMap(({ items }) => items.map((i) => [i.sku, i.name])));
     $("stock-body").replaceChildren(
-      ...stock.map((s) => h("tr", {}, cells(s.sku, s.allocated, s.stock, s.held, s.sold))),
+      ...stock.map((s) => h("tr", {}, cells(s.sku, names.get(s.sku), s.allocated, s.stock, s.held, s.sold))),
     );
     const inLineup = new Set(stock.map((s) => s.sku));
-    lists.fillSelect($("restock-sku"), stock, { value: (s) => s.sku, label: (s) => s.sku });
-    const others = products.filter((p) => !inLineup.has(p.sku));
-    lists.fillSelect($("lineup-add-sku"), others, { value: (p) => p.sku, label: (p) => `${p.title} (${p.sku})` });
+    const label = (s) => (names.has(s.sku) ? `${names.get(s.sku)} (${s.sku})` : s.sku);
+    lists.fillSelect($("restock-sku"), stock, { value: (s) => s.sku, label });
+    fillSellables($("lineup-add-sku"), products, inLineup);
     const sold = stock.reduce((sum, s) => sum + s.sold, 0);
     return `${stock.length} products, ${sold} units sold.`;
   }, "Loading stock…");

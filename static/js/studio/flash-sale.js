@@ -6,9 +6,12 @@
 
 import { countdown, money, showResult } from "../format.js";
 import { flashPhase } from "../pricing.js";
+import { lineTitle } from "../product-card.js";
 import { perform, staffSay } from "../staff.js";
 
 const TICK_MS = 200;
+// A variant is sold on its own, so its flash sale names it: "Tee — S / Red".
+const named = (card) => lineTitle(card.title, card.variant, card.options);
 const MAX_QUANTITY = 1_000_000;
 const MAX_COUNTDOWN_S = 3600;
 const MAX_DURATION_S = 21_600;
@@ -92,7 +95,7 @@ export function mountFlashControl(section, { hub }) {
     const skus = [...hub.state.lineup.keys()];
     const same = skus.length === skuSelect.options.length && skus.every((sku, i) => skuSelect.options[i].value === sku);
     if (!same) {
-      skuSelect.replaceChildren(...skus.map((sku) => new Option(hub.state.lineup.get(sku).title, sku)));
+      skuSelect.replaceChildren(...skus.map((sku) => new Option(named(hub.state.lineup.get(sku)), sku)));
       if (skus.includes(previous)) skuSelect.value = previous;
       else if (hub.state.show?.pinned && skus.includes(hub.state.show.pinned)) skuSelect.value = hub.state.show.pinned;
     }
@@ -198,7 +201,7 @@ export function mountFlashControl(section, { hub }) {
       const currency = product?.currency ?? "EUR";
       const limit = flash.per_buyer_limit ? `, ${flash.per_buyer_limit} per buyer` : "";
       const was = product ? ` (was ${money(product.price, currency)})` : "";
-      what.textContent = `${product?.title ?? flash.sku}: ${money(flash.price, currency)}${was}, ${flash.quantity} units${limit}`;
+      what.textContent = `${product ? named(product) : flash.sku}: ${money(flash.price, currency)}${was}, ${flash.quantity} units${limit}`;
       const left = phase === "countdown" ? flash.starts_ms - hub.serverNow() : flash.ends_ms - hub.serverNow();
       clock.textContent = `${phase === "countdown" ? "Starts in" : "Ends in"} ${countdown(left)}`;
       if (!timer) timer = setInterval(render, TICK_MS);

@@ -324,3 +324,312 @@ def test_the_printed_report_says_rows_were_rejected_and_the_rest_imported() -> N
         "  row 4 (sku 'x'): brand: brand 'nope' does not exist [not_found]",
     ]
     assert "no rows were rejected" in render_report(ImportReport(1, []), "a.json")
+
+
+# --- products with variants -----------------------------------------------------------
+
+VARIANT_HEADER = (
+    "sku,brand,title,price,currency,option1_name,option1_value,option2_name,option2_value,"
+    "variant_sku,variant_price,variant_image_url\n"
+)
+TEE_ROWS = (
+    "tee,b1,Logo tee,2500,EUR,Size,S,Colour,Red,tee-s-red,,\n"
+    "tee,,,,,,M,,Red,tee-m-red,2700,\n"
+    "\n"  # a blank line inside a product's rows: counted, skipped
+    "tee,b1,Logo tee,2500,EUR,Size,L,Colour,Red,tee-l-red,,https://img.example.com/l.jpg\n"
+)
+
+
+def variant_file(*rows: str) -> bytes:
+    return (VARIANT_HEADER + "".join(rows)).encode()
+
+
+def blamed(rejected: list[Rejected]) -> list[tuple[int, str | None, str, str]]:
+    return [(r.row, r.sku, r.error, r.field) for r in rejected]
+
+
+def test_csv_rows_with_one_sku_form_one_product_card_with_a_variant_per_row() -> None:
+    rows = read_rows(variant_file(TEE_ROWS, "cap,b1,Cap,1500,EUR,,,,,,,\n"), CSV)
+    assert [(r.number, r.variant_rows) for r in rows] == [(2, (2, 3, 5)), (6, ())]
+    assert rows[0].data == {
+        "sku": "tee",
+        "brand": "b1",
+        "title": "Logo tee",
+        "price": 2500,
+        "currency": "EUR",
+        "options": ["Size", "Colour"],
+        "variants": [
+            {"values": ["S", "Red"], "sku": "tee-s-red"},
+            {"values": ["M", "Red"], "sku": "tee-m-red", "price": 2700},
+            {
+                "values": ["L", "Red"],
+                "sku": "tee-l-red",
+                "image_url": "https://img.example.com/l.jpg",
+            },
+        ],
+    }
+    # A row without option or variant cells is a plain product, read exactly as before.
+    assert rows[1].data == {
+        "sku": "cap",
+        "brand": "b1",
+        "title": "Cap",
+        "price": 1500,
+        "currency": "EUR",
+    }
+    tee = Product.from_dict(rows[0].data)
+    assert [(s.sku, s.price) for s in tee.sellable()] == [
+        ("tee-s-red", 2500),
+        ("tee-m-red", 2700),
+        ("tee-l-red", 2500),
+    ]
+
+
+def test_a_one_option_product_needs_only_the_first_option_columns() -> None:
+    text = (
+        "sku,brand,title,price,currency,option1_name,option1_value,variant_sku\n"
+        "sock,b1,Sock,900,EUR,Size,S,sock-s\n"
+        "sock,b1,Sock,900,EUR,Size,M,sock-m\n"
+    )
+    [row] = read_rows(text.encode(), CSV)
+    product = Product.from_dict(row.data)
+    assert product.options == ("Size",)
+    assert [(v.sku, v.values) for v in product.variants] == [("sock-s", ("S",)), ("sock-m", ("M",))]
+
+
+@pytest.mark.parametrize(
+    ("rows", "row", "field", "says"),
+    [
+        # A later row changes a product field: refused on that row, naming the first.
+        (
+            "tee,b1,Logo tee,2500,EUR,Size,S,Colour,Red,tee-s,,\n"
+            "tee,b1,Logo tee,2600,EUR,Size,M,Colour,Red,tee-m,,\n",
+            3,
+            "price",
+            "price is 2600 here but 2500 in row 2",
+        ),
+        (
+            "tee,b1,Logo tee,2500,EUR,Size,S,Colour,Red,tee-s,,\n"
+            "tee,,,,,Size,M,Color,Red,tee-m,,\n",
+            3,
+            "option2_name",
+            "option2_name is 'Color' here but 'Colour' in row 2",
+        ),
+        # A value for an option the product does not name.
+        (
+            "tee,b1,Logo tee,2500,EUR,Size,S,,,tee-s,,\ntee,,,,,,M,,Red,tee-m,,\n",
+            3,
+            "option2_value",
+            "option2_value is 'Red' but the product has no option2_name",
+        ),
+        # Option names with a gap.
+        (
+            "tee,b1,Logo tee,2500,EUR,,S,Colour,Red,tee-s,,\ntee,,,,,,M,,Red,tee-m,,\n",
+            2,
+            "option1_name",
+            "option1_name is empty but option2_name is not",
+        ),
+        # A variant row without its sku.
+        (
+            "tee,b1,Logo tee,2500,EUR,Size,S,,,tee-s,,\ntee,,,,,,M,,,,,\n",
+            3,
+            "variant_sku",
+            "variant_sku is required",
+        ),
+        # A row with a cell too many, inside a product's rows.
+        (
+            "tee,b1,Logo tee,2500,EUR,Size,S,,,tee-s,,\ntee,,,,,,M,,,tee-m,,,\n",
+            3,
+            "row",
+            "13 fields and the header 12",
+        ),
+    ],
+)
+def test_rows_of_one_product_that_disagree_reject_it_whole_on_the_row_at_fault(
+    rows: str, row: int, field: str, says: str
+) -> None:
+    checked = check_rows(read_rows(variant_file(rows, "cap,b1,Cap,1500,EUR,,,,,,,\n"), CSV))
+    assert [p.sku for _, p in checked.valid] == ["cap"]
+    [fault] = [r for r in checked.rejected if r.row == row]
+    assert (fault.sku, fault.error, fault.field) == ("tee", "invalid", field)
+    assert says in fault.message
+    # Every other row of the product is reported too: none of it was imported.
+    others = [r for r in checked.rejected if r.row != row]
+    assert others and {(r.sku, r.field) for r in others} == {("tee", "row")}
+    assert all(f"its row {row} was rejected ({field})" in r.message for r in others)
+    assert sorted(r.row for r in checked.rejected) == list(range(2, 2 + rows.count("\n")))
+
+
+@pytest.mark.parametrize(
+    ("second_row", "field", "says"),
+    [
+        ("tee,,,,,,M,,Red,tee-m,27.00,\n", "variant_price", "variant_price must be a whole number"),
+        ("tee,,,,,,M,,,tee-m,,\n", "option2_value", "option2_value must not be empty"),
+        ("tee,,,,,,S,,Red,tee-m,,\n", "option1_value", "another variant is already S / Red"),
+        ("tee,,,,,,M,,Red,tee-m,,ftp://x\n", "variant_image_url", "variant_image_url must be"),
+        ("tee,,,,,,M,,Red,tee,,\n", "variant_sku", "must differ from its product's"),
+        ("tee,,,,,,M,,Red,tee-s,,\n", "variant_sku", "names two variants"),
+        ("tee,,,,,,M,,Red,tee m,,\n", "variant_sku", "variant_sku 'tee m' is not a valid id"),
+    ],
+)
+def test_a_bad_variant_is_rejected_by_its_row_and_column(
+    second_row: str, field: str, says: str
+) -> None:
+    rows = "tee,b1,Logo tee,2500,EUR,Size,S,Colour,Red,tee-s,,\n" + second_row
+    checked = check_rows(read_rows(variant_file(rows), CSV))
+    assert checked.valid == []
+    assert blamed(checked.rejected) == [(2, "tee", "invalid", "row"), (3, "tee", "invalid", field)]
+    assert says in checked.rejected[1].message
+
+
+def test_a_bad_option_name_is_rejected_on_the_first_row() -> None:
+    rows = "tee,b1,Logo tee,2500,EUR," + "S" * 41 + ",S,,,tee-s,,\n" + "tee,,,,,,M,,,tee-m,,\n"
+    checked = check_rows(read_rows(variant_file(rows), CSV))
+    assert blamed(checked.rejected) == [
+        (2, "tee", "invalid", "option1_name"),
+        (3, "tee", "invalid", "row"),
+    ]
+    assert checked.rejected[0].message == "option1_name is longer than 40 characters"
+
+
+def test_a_variant_sku_already_in_the_file_is_rejected_naming_the_earlier_row() -> None:
+    rows = (
+        TEE_ROWS
+        + "hat,b1,Hat,900,EUR,Size,S,,,hat-s,,\n"
+        + "hat,b1,Hat,900,EUR,Size,M,,,tee-m-red,,\n"  # another product's variant
+        + "tee-s-red,b1,Clash,100,EUR,,,,,,,\n"  # a product named like a variant
+        + "tee,b1,Logo tee,2500,EUR,Size,XL,Colour,Red,tee-xl-red,,\n"  # not next to the rest
+    )
+    checked = check_rows(read_rows(variant_file(rows), CSV))
+    assert [p.sku for _, p in checked.valid] == ["tee"]
+    assert blamed(checked.rejected) == [
+        (6, "hat", "conflict", "row"),
+        (7, "hat", "conflict", "variant_sku"),
+        (8, "tee-s-red", "conflict", "sku"),
+        (9, "tee", "conflict", "sku"),
+    ]
+    assert checked.rejected[1].message == "sku 'tee-m-red' is already in row 3 of this file"
+    assert checked.rejected[2].message == "sku 'tee-s-red' is already in row 2 of this file"
+
+
+def test_json_variants_are_checked_by_the_product_validator_naming_their_path() -> None:
+    tee = good(
+        "tee",
+        options=["Size"],
+        variants=[{"sku": "tee-s", "values": ["S"]}, {"sku": "tee-m", "values": ["M"], "price": 0}],
+    )
+    clash = good("hat", options=["Size"], variants=[{"sku": "tee-s", "values": ["S"]}])
+    plain_with_variants = good("cap", variants=[{"sku": "cap-s", "values": ["S"]}])
+    fine = good("sock", options=["Size"], variants=[{"sku": "sock-s", "values": ["S"]}])
+    rows = [SourceRow(n, d) for n, d in enumerate([tee, clash, plain_with_variants, fine], 1)]
+    checked = check_rows(rows)
+    assert [(n, p.sku) for n, p in checked.valid] == [(4, "sock")]
+    assert blamed(checked.rejected) == [
+        (1, "tee", "invalid", "variants[1].price"),
+        (2, "hat", "conflict", "variants[0].sku"),
+        (3, "cap", "invalid", "variants"),
+    ]
+    assert "row 1" in checked.rejected[1].message
+
+
+async def test_a_csv_import_with_variants_imports_each_good_product_whole(redis: Redis) -> None:
+    await create_brand(redis, Brand("b1", "One"))
+    rows = (
+        TEE_ROWS
+        + "bad,b1,Bad tee,2500,EUR,Size,S,,,bad-s,,\n"
+        + "bad,,,,,,M,,,bad-m,-5,\n"
+        + "bad,,,,,,L,,,bad-l,,\n"
+        + "cap,b1,Cap,1500,EUR,,,,,,,\n"
+    )
+    report = await import_file(redis, variant_file(rows), CSV)
+    assert report.imported == 2
+    assert blamed(report.rejected) == [
+        (6, "bad", "invalid", "row"),
+        (7, "bad", "invalid", "variant_price"),
+        (8, "bad", "invalid", "row"),
+    ]
+    assert report.rejected[1].message == "variant_price must be between 1 and 100000000000"
+    tee = await get_product(redis, "tee")
+    assert tee is not None and tee.options == ("Size", "Colour")
+    assert [(v.sku, v.values, v.price) for v in tee.variants] == [
+        ("tee-s-red", ("S", "Red"), None),
+        ("tee-m-red", ("M", "Red"), 2700),
+        ("tee-l-red", ("L", "Red"), None),
+    ]
+    assert await get_product(redis, "cap") is not None
+    # Nothing of the rejected product was written: no card, no variant SKU claimed.
+    assert await get_product(redis, "bad") is None
+    for sku in ("bad-s", "bad-m", "bad-l"):
+        assert not await redis.exists(keys.variant_owner(sku))
+    assert await redis.get(keys.variant_owner("tee-m-red")) == "tee"
+    assert await redis.zrange(keys.brand_products("b1"), 0, -1) == ["cap", "tee"]
+
+
+async def test_a_variant_sku_another_product_has_in_the_catalog_rejects_the_product(
+    redis: Redis,
+) -> None:
+    await create_brand(redis, Brand("b1", "One"))
+    await create_product(redis, Product.from_dict(good("tee-m-red")))
+    await create_product(
+        redis,
+        Product.from_dict(
+            good("hat", options=["Size"], variants=[{"sku": "tee-l-red", "values": ["L"]}])
+        ),
+    )
+    report = await import_file(redis, variant_file(TEE_ROWS), CSV)
+    assert report.imported == 0
+    assert blamed(report.rejected) == [
+        (2, "tee", "conflict", "row"),
+        (3, "tee", "conflict", "variant_sku"),
+        (5, "tee", "conflict", "row"),
+    ]
+    assert report.rejected[1].message == "sku 'tee-m-red' is already a product's sku"
+    assert await get_product(redis, "tee") is None
+    assert not await redis.exists(keys.variant_owner("tee-s-red"))
+
+
+async def test_a_product_with_variants_of_an_unknown_brand_reports_each_of_its_rows(
+    redis: Redis,
+) -> None:
+    report = await import_file(redis, variant_file(TEE_ROWS), CSV)
+    assert report.imported == 0
+    assert blamed(report.rejected) == [
+        (2, "tee", "not_found", "brand"),
+        (3, "tee", "not_found", "row"),
+        (5, "tee", "not_found", "row"),
+    ]
+    text = render_report(report, "tees.csv")
+    assert "3 rows were rejected" in text
+    assert "  row 3 (sku 'tee'): row: not imported: product 'tee' is imported whole" in text
+
+
+async def test_a_json_import_with_variants_stores_them_and_refuses_bad_ones_by_path(
+    redis: Redis,
+) -> None:
+    await create_brand(redis, Brand("b1", "One"))
+    items = [
+        good("tee", options=["Size"], variants=[{"sku": "tee-s", "values": ["S"], "price": 2700}]),
+        good("hat", options=["Size"], variants=[{"sku": "hat-s", "values": ["S", "Red"]}]),
+    ]
+    report = await import_file(redis, orjson.dumps(items), JSON)
+    assert report.imported == 1
+    assert blamed(report.rejected) == [(2, "hat", "invalid", "variants[0].values")]
+    tee = await get_product(redis, "tee")
+    assert tee is not None and [(v.sku, v.price) for v in tee.variants] == [("tee-s", 2700)]
+    assert await get_product(redis, "hat") is None
+
+
+async def test_importing_a_file_with_variants_twice_changes_nothing_the_second_time(
+    redis: Redis,
+) -> None:
+    await create_brand(redis, Brand("b1", "One"))
+    data = variant_file(TEE_ROWS)
+    assert (await import_file(redis, data, CSV)).imported == 1
+    before = {
+        k: await redis.get(k) for k in await redis.keys("*") if await redis.type(k) == "string"
+    }
+    again = await import_file(redis, data, CSV)
+    assert again.imported == 1 and again.rejected == []
+    after = {
+        k: await redis.get(k) for k in await redis.keys("*") if await redis.type(k) == "string"
+    }
+    assert after == before

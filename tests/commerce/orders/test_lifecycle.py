@@ -29,7 +29,7 @@ from livecart.commerce.sales import checkout
 from livecart.commerce.sales.checkout import BuyRequest
 from livecart.commerce.shows import control as show_control
 from livecart.errors import Conflict, LivecartError, NotFound, Unprocessable
-from livecart.runtime import Runtime
+from livecart.runtime import Runtime, running
 from livecart.store import keys
 from tests.commerce.conftest import SHOW, assert_units_add_up, units
 from tests.commerce.order_fixtures import make_order, record_confirmed_order, wait_for
@@ -328,3 +328,33 @@ async def test_an_order_too_large_to_rewrite_exactly_is_refused_unchanged(
             await move(runtime, huge["id"])
         assert refused.value.code == "order_too_large"
     assert differences(state, await snapshot(raw_redis)) == []
+
+
+async def test_an_order_paid_through_a_provider_the_node_no_longer_runs_is_not_refunded(
+    runtime: Runtime, show: str, raw_redis: Redis
+) -> None:
+    order = await bought(runtime, show)  # paid through the test provider
+    builtin = runtime.settings.with_overrides({"checkout": {"payment_provider": "builtin"}})
+    async with running(builtin) as other:
+        before = await snapshot(raw_redis)
+        with pytest.raises(Conflict) as refused:
+            await refund_order(other, order["id"], RefundRequest(amount=100, reason=""))
+        assert refused.value.code == "provider_changed"
+        assert "'test'" in refused.value.message
+        assert differences(before, await snapshot(raw_redis)) == []
+
+
+async def test_an_order_the_merchant_collected_is_refunded_and_cancelled_under_any_provider(
+    runtime: Runtime, show: str
+) -> None:
+    builtin = runtime.settings.with_overrides({"checkout": {"payment_provider": "builtin"}})
+    async with running(builtin) as other:
+        first = await bought(other, show, buyer="ana")
+        second = await bought(other, show, buyer="bo")
+    provider = runtime.payments
+    assert isinstance(provider, ScriptedForTests)
+    refunded = await refund_order(runtime, first["id"], RefundRequest(amount=500, reason=""))
+    assert refunded["refunds"][0]["reference"] == f"builtin_{first['id']}-r1"
+    cancelled = await cancel_order(runtime, second["id"], Cancellation(reason=""))
+    assert cancelled["status"] == "cancelled"
+    assert provider.refunded == [] and provider.voided == []  # the test provider was not asked

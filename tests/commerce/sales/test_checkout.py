@@ -64,6 +64,8 @@ async def test_a_tap_confirms_an_order_and_moves_units_from_stock_to_sold(
         "commission_bps": 1000,
         "commission": 300,
         "flash_sale": None,
+        "product": "p-plain",  # a plain product is its own product, with no variant
+        "variant": {},
     }
     assert order["attribution"] == {"creator": "c1", "source": "show"}
     assert order["confirmed_at_ms"] >= order["held_at_ms"]

@@ -1,0 +1,1 @@
+"""tests of livecart.commerce.inventory"""
