@@ -31,9 +31,14 @@ STRONG_SECRET = "test-secret-0123456789abcdef0123456789abcdef"
 STRONG_ADMIN_KEY = "test-admin-key-0123456789"
 
 
+BEARER_TTL_S = 2 * 3600
+
+
 def bearer(sub: str = "ana", role: str = "viewer", show: str | None = None) -> dict[str, str]:
-    """An Authorization header with a token signed by the test settings' secret."""
-    token = issue_token(STRONG_SECRET, sub=sub, role=role, show=show, ttl_s=600)
+    """An Authorization header with a token signed by the test settings' secret. Modules
+    make these at import, before the whole run starts: a token lives two hours, past
+    the longest run (CI allows 30 minutes), so none expires before its test."""
+    token = issue_token(STRONG_SECRET, sub=sub, role=role, show=show, ttl_s=BEARER_TTL_S)
     return {"Authorization": f"Bearer {token}"}
 
 
