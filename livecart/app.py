@@ -9,6 +9,7 @@ from typing import Any
 from starlette.applications import Starlette
 
 from livecart.api import (
+    auctions,
     buyers,
     catalog,
     checkout,
@@ -86,6 +87,7 @@ def create_app(
             *show_control.routes,
             *inventory.routes,
             *checkout.routes,
+            *auctions.routes,
             *catalog.routes,
             *shipping.routes,
             *creators.routes,

@@ -326,6 +326,35 @@ class AffiliateSettings:
 
 
 @dataclass(frozen=True)
+class AuctionSettings:
+    max_bids: int = _setting(
+        10_000,
+        "accepted bids one auction keeps; later bids are refused (bid_limit)",
+        min=10,
+        max=1_000_000,
+    )
+    max_entrants: int = _setting(
+        200_000,
+        "entrants one giveaway takes; later entries are refused (giveaway_full)",
+        min=10,
+        max=10_000_000,
+    )
+    payment_lease_s: int = _setting(
+        60,
+        "seconds a node has to charge a winner before another node's sweep takes the "
+        "payment over (must exceed checkout.payment_timeout_s)",
+        min=5,
+        max=3600,
+    )
+    offer_s: int = _setting(
+        300,
+        "how long a second-chance offer stands when the seller gives no time",
+        min=10,
+        max=3600,
+    )
+
+
+@dataclass(frozen=True)
 class BuyersSettings:
     signups_per_ip: int = _setting(
         10,
@@ -421,6 +450,7 @@ class Settings:
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     affiliate: AffiliateSettings = field(default_factory=AffiliateSettings)
     buyers: BuyersSettings = field(default_factory=BuyersSettings)
+    auctions: AuctionSettings = field(default_factory=AuctionSettings)
     media: MediaSettings = field(default_factory=MediaSettings)
 
     def with_overrides(self, overrides: Mapping[str, Mapping[str, Any]]) -> Settings:
@@ -455,6 +485,7 @@ SECTIONS: dict[str, type[Any]] = {
     "webhooks": WebhookSettings,
     "affiliate": AffiliateSettings,
     "buyers": BuyersSettings,
+    "auctions": AuctionSettings,
     "media": MediaSettings,
 }
 
@@ -626,6 +657,12 @@ def _check_combined(settings: Settings) -> None:
             f"checkout.payment_timeout_s = {checkout.payment_timeout_s:g} is not allowed: it must "
             f"be shorter than checkout.hold_seconds ({checkout.hold_seconds}), or a hold could "
             "expire while its payment is still being authorised"
+        )
+    if settings.auctions.payment_lease_s <= checkout.payment_timeout_s:
+        raise ConfigError(
+            f"auctions.payment_lease_s = {settings.auctions.payment_lease_s} is not allowed: it "
+            f"must be longer than checkout.payment_timeout_s ({checkout.payment_timeout_s:g}), "
+            "or another node could take over a winner's payment that is still being made"
         )
     _check_stripe(settings)
     if settings.webhooks.backoff_base_s > settings.webhooks.backoff_max_s:

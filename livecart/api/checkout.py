@@ -35,7 +35,7 @@ CHECKOUT = Body(
 )
 
 
-def _outcome_response(outcome: checkout.Outcome) -> Response:
+def outcome_response(outcome: checkout.Outcome) -> Response:
     return json_response(outcome.to_dict(), status=STATUS.get(outcome.result, 409))
 
 
@@ -47,7 +47,7 @@ def _show(request: Request) -> str:
 async def buy(request: Request, body: checkout.BuyRequest) -> Response:
     show = _show(request)
     buyer = buyer_of(request, show)
-    return _outcome_response(await checkout.buy(runtime_of(request), show, buyer, body))
+    return outcome_response(await checkout.buy(runtime_of(request), show, buyer, body))
 
 
 async def view_cart(request: Request) -> Response:
@@ -75,7 +75,7 @@ async def remove_from_cart(request: Request) -> Response:
 async def checkout_cart(request: Request, key: str) -> Response:
     show = _show(request)
     buyer = buyer_of(request, show)
-    return _outcome_response(await checkout.checkout_cart(runtime_of(request), show, buyer, key))
+    return outcome_response(await checkout.checkout_cart(runtime_of(request), show, buyer, key))
 
 
 SHOW = ("show",)

@@ -92,7 +92,7 @@ async def create(request: Request, new: NewShow) -> Response:
         ):
             move_id = inventory.lineup_move_id(new.id, entry.sku)
             await inventory.move_to_show(runtime, new.id, entry.sku, entry.quantity, move_id)
-    snapshot = await show_snapshot(runtime.redis, new.id)
+    snapshot = await show_snapshot(runtime.redis, new.id, runtime.scripts)
     return json_response(snapshot, status=201 if created.created else 200)
 
 
@@ -120,7 +120,7 @@ async def add_to_lineup(request: Request, entry: LineupAdd) -> Response:
     tracked = await _tracked_in_show(runtime, show, entry.sku)
     if tracked is None:
         await show_control.add_to_lineup(runtime, show, entry.sku, entry.quantity)
-        return json_response(await show_snapshot(runtime.redis, show), status=201)
+        return json_response(await show_snapshot(runtime.redis, show, runtime.scripts), status=201)
     brand, on_hand = tracked
     move_id = inventory.lineup_move_id(show, entry.sku)
     status = 201
@@ -135,7 +135,7 @@ async def add_to_lineup(request: Request, entry: LineupAdd) -> Response:
             raise
         status = 200
     await inventory.move_to_show(runtime, show, entry.sku, entry.quantity, move_id)
-    return json_response(await show_snapshot(runtime.redis, show), status=status)
+    return json_response(await show_snapshot(runtime.redis, show, runtime.scripts), status=status)
 
 
 async def stock(request: Request) -> Response:

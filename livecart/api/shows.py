@@ -48,7 +48,8 @@ async def list_shows(request: Request) -> Response:
 
 async def get_show(request: Request) -> Response:
     show_id: str = request.path_params["show_id"]
-    return json_response(await show_snapshot(runtime_of(request).redis, show_id))
+    runtime = runtime_of(request)
+    return json_response(await show_snapshot(runtime.redis, show_id, runtime.scripts))
 
 
 LIST_QUERY = ("state", "creator", "brand", "from", "to", "after", "limit")

@@ -31,6 +31,9 @@ class Action(StrEnum):
     PAUSE_SALES = "pause_sales"
     BLOCKED_KEYWORDS = "blocked_keywords"
     PUBLISH = "publish"  # go live on video (WHIP)
+    BID = "bid"  # bid in an auction, enter a giveaway, accept a second-chance offer
+    RUN_AUCTION = "run_auction"  # start auctions and giveaways, draw, offer, release
+    STOP_AUCTION = "stop_auction"  # cancel an auction or giveaway, remove a bidder
 
 
 _EVERYONE = frozenset(Role)
@@ -54,6 +57,9 @@ ALLOWED: dict[Action, frozenset[Role]] = {
     Action.PAUSE_SALES: _MODERATION,
     Action.BLOCKED_KEYWORDS: _MODERATION,
     Action.PUBLISH: _STREAMER,
+    Action.BID: _EVERYONE,
+    Action.RUN_AUCTION: _STREAMER,
+    Action.STOP_AUCTION: _MODERATION,
 }
 
 

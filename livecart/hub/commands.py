@@ -15,6 +15,7 @@ from redis.exceptions import RedisError
 
 from livecart import validation as v
 from livecart.auth.roles import Action, authorize
+from livecart.commerce.auctions import auctions, giveaways
 from livecart.commerce.sales import checkout
 from livecart.commerce.shows import control as show_control
 from livecart.errors import InvalidInput, LivecartError, RateLimited
@@ -137,6 +138,96 @@ async def _show_end(hub: Hub, conn: HubConnection, body: dict[str, Any]) -> Repl
     return {"changed": await show_control.end_show(hub.runtime, conn.show)}
 
 
+# -- auctions and giveaways --------------------------------------------------------------
+
+
+def _item(body: dict[str, Any], kind: str) -> str:
+    return check_id(body.get(kind), kind)
+
+
+async def _bid(hub: Hub, conn: HubConnection, body: dict[str, Any]) -> Reply:
+    request = auctions.BidRequest.from_dict(_body(body))
+    outcome = await auctions.place_bid(hub.runtime, conn.show, _actor(conn), request)
+    return outcome.to_dict()
+
+
+async def _auction_accept(hub: Hub, conn: HubConnection, body: dict[str, Any]) -> Reply:
+    auction = _item(body, "auction")
+    outcome = await auctions.accept_offer(hub.runtime, conn.show, auction, _actor(conn))
+    return outcome.to_dict()
+
+
+async def _giveaway_enter(hub: Hub, conn: HubConnection, body: dict[str, Any]) -> Reply:
+    entry = await giveaways.enter(hub.runtime, conn.show, _item(body, "giveaway"), _actor(conn))
+    if entry.refusal is not None:
+        raise giveaways.EntryRefused(entry.refusal)
+    return {
+        "entered": entry.entered,
+        "entrants": entry.giveaway["entrants"],
+        "giveaway": entry.giveaway,
+    }
+
+
+async def _auction_start(hub: Hub, conn: HubConnection, body: dict[str, Any]) -> Reply:
+    start = auctions.AuctionStart.from_dict(_body(body))
+    return {"auction": await auctions.start_auction(hub.runtime, conn.show, start)}
+
+
+async def _auction_offer(hub: Hub, conn: HubConnection, body: dict[str, Any]) -> Reply:
+    seconds = v.whole(body, "seconds", lo=10, hi=3600, default=0) if "seconds" in body else None
+    offer = await auctions.offer_second_chance(
+        hub.runtime, conn.show, _item(body, "auction"), seconds
+    )
+    return {"offer": offer}
+
+
+async def _auction_release(hub: Hub, conn: HubConnection, body: dict[str, Any]) -> Reply:
+    view = await auctions.release(hub.runtime, conn.show, _item(body, "auction"), _actor(conn))
+    return {"auction": view}
+
+
+async def _auction_cancel(hub: Hub, conn: HubConnection, body: dict[str, Any]) -> Reply:
+    reason = v.text(body, "reason", max_len=show_control.MAX_REASON, default="")
+    view = await auctions.cancel_auction(
+        hub.runtime, conn.show, _item(body, "auction"), reason, _actor(conn)
+    )
+    return {"auction": view}
+
+
+async def _auction_remove_bidder(hub: Hub, conn: HubConnection, body: dict[str, Any]) -> Reply:
+    view = await auctions.remove_bidder(
+        hub.runtime, conn.show, _item(body, "auction"), _user(body), _actor(conn)
+    )
+    return {"auction": view}
+
+
+async def _giveaway_start(hub: Hub, conn: HubConnection, body: dict[str, Any]) -> Reply:
+    start = giveaways.GiveawayStart.from_dict(_body(body))
+    return {"giveaway": await giveaways.start_giveaway(hub.runtime, conn.show, start)}
+
+
+async def _giveaway_draw(hub: Hub, conn: HubConnection, body: dict[str, Any]) -> Reply:
+    return {"giveaway": await giveaways.draw(hub.runtime, conn.show, _item(body, "giveaway"))}
+
+
+async def _giveaway_redraw(hub: Hub, conn: HubConnection, body: dict[str, Any]) -> Reply:
+    view = await giveaways.draw(hub.runtime, conn.show, _item(body, "giveaway"), redraw=True)
+    return {"giveaway": view}
+
+
+async def _giveaway_release(hub: Hub, conn: HubConnection, body: dict[str, Any]) -> Reply:
+    view = await giveaways.release(hub.runtime, conn.show, _item(body, "giveaway"), _actor(conn))
+    return {"giveaway": view}
+
+
+async def _giveaway_cancel(hub: Hub, conn: HubConnection, body: dict[str, Any]) -> Reply:
+    reason = v.text(body, "reason", max_len=show_control.MAX_REASON, default="")
+    view = await giveaways.cancel_giveaway(
+        hub.runtime, conn.show, _item(body, "giveaway"), reason, _actor(conn)
+    )
+    return {"giveaway": view}
+
+
 # -- moderators (and the streamer of the show) -------------------------------------------
 
 
@@ -246,6 +337,31 @@ HANDLERS: dict[str, Command] = {
     "sales_pause": Command(Action.PAUSE_SALES, _fields("reason"), _sales_pause),
     "sales_resume": Command(Action.PAUSE_SALES, _fields("reason"), _sales_resume),
     "blocked_keywords": Command(Action.BLOCKED_KEYWORDS, _fields("words"), _blocked_keywords),
+    "bid": Command(
+        Action.BID, _fields(*auctions.BidRequest.FIELDS), _bid, limit="buy", reply="bid"
+    ),
+    "auction_accept": Command(
+        Action.BID, _fields("auction"), _auction_accept, limit="buy", reply="order"
+    ),
+    "giveaway_enter": Command(Action.BID, _fields("giveaway"), _giveaway_enter, limit="buy"),
+    "auction_start": Command(
+        Action.RUN_AUCTION, _fields(*auctions.AuctionStart.FIELDS), _auction_start
+    ),
+    "auction_offer": Command(Action.RUN_AUCTION, _fields("auction", "seconds"), _auction_offer),
+    "auction_release": Command(Action.RUN_AUCTION, _fields("auction"), _auction_release),
+    "auction_cancel": Command(Action.STOP_AUCTION, _fields("auction", "reason"), _auction_cancel),
+    "auction_remove_bidder": Command(
+        Action.STOP_AUCTION, _fields("auction", "user"), _auction_remove_bidder
+    ),
+    "giveaway_start": Command(
+        Action.RUN_AUCTION, _fields(*giveaways.GiveawayStart.FIELDS), _giveaway_start
+    ),
+    "giveaway_draw": Command(Action.RUN_AUCTION, _fields("giveaway"), _giveaway_draw),
+    "giveaway_redraw": Command(Action.RUN_AUCTION, _fields("giveaway"), _giveaway_redraw),
+    "giveaway_release": Command(Action.RUN_AUCTION, _fields("giveaway"), _giveaway_release),
+    "giveaway_cancel": Command(
+        Action.STOP_AUCTION, _fields("giveaway", "reason"), _giveaway_cancel
+    ),
 }
 
 
@@ -305,7 +421,7 @@ async def handle(hub: Hub, conn: HubConnection, inbound: Inbound) -> None:
             )
         )
         return
-    outcome = str(reply.get("result", "ok")) if command.reply == "order" else "ok"
+    outcome = str(reply.get("result", "ok")) if command.reply in ("order", "bid") else "ok"
     hub.stats.inbound[(kind, outcome)] += 1
     message: dict[str, Any] = {"type": command.reply, "for": kind}
     if req is not None:

@@ -23,8 +23,20 @@ _STREAM_ID = re.compile(r"^(\d{1,20})-(\d{1,20})$")
 # Events only staff sockets receive: who was muted or banned, the blocked-word list, an
 # order's lifecycle move (another buyer's order is none of a viewer's business).
 STAFF_ONLY = frozenset(
-    {"muted", "unmuted", "banned", "unbanned", "blocked_keywords", "order_status"}
+    {
+        "muted",
+        "unmuted",
+        "banned",
+        "unbanned",
+        "blocked_keywords",
+        "order_status",
+        "auction_status",  # a winner's payment: declined, offered to the runner-up, paid
+        "giveaway_status",
+    }
 )
+# Events of which a tick keeps only the latest per auction or giveaway: each carries
+# the whole running state (price, leader, end; entrant count).
+LATEST_PER_ITEM = {"bid": "auction", "auction_extended": "auction", "giveaway_entries": "giveaway"}
 # State a viewer gets again in full (latest stock per product, the viewer count) or that
 # is only a count (reactions): a frame made only of these may be skipped for a socket
 # that is behind, and a resume carries their current values.
@@ -72,9 +84,10 @@ class HubEvent:
 
 
 def fold(events: Sequence[HubEvent]) -> list[HubEvent]:
-    """One tick's events, folded: the latest stock per product and the latest viewer
-    count replace earlier ones (each kept where its latest copy stood); reaction counts
-    are summed into one event at the place of the last; everything else keeps its order."""
+    """One tick's events, folded: the latest stock per product, the latest viewer count
+    and the latest bid, extension and entrant count per auction or giveaway replace
+    earlier ones (each kept where its latest copy stood); reaction counts are summed into
+    one event at the place of the last; everything else keeps its order."""
     latest: dict[tuple[str, str], int] = {}
     reaction_totals: dict[str, int] = {}
     last_reactions = -1
@@ -83,6 +96,8 @@ def fold(events: Sequence[HubEvent]) -> list[HubEvent]:
             latest[("stock", str(event.data.get("sku")))] = index
         elif event.type == "viewers":
             latest[("viewers", "")] = index
+        elif event.type in LATEST_PER_ITEM:
+            latest[(event.type, str(event.data.get(LATEST_PER_ITEM[event.type])))] = index
         elif event.type == "reactions":
             last_reactions = index
             counts = event.data.get("counts")
@@ -93,7 +108,7 @@ def fold(events: Sequence[HubEvent]) -> list[HubEvent]:
     keep = set(latest.values())
     folded: list[HubEvent] = []
     for index, event in enumerate(events):
-        if event.type in ("stock", "viewers"):
+        if event.type in ("stock", "viewers") or event.type in LATEST_PER_ITEM:
             if index in keep:
                 folded.append(event)
         elif event.type == "reactions":

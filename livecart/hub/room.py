@@ -27,6 +27,7 @@ from redis.exceptions import RedisError
 from livecart.commerce.shows.records import show_snapshot
 from livecart.errors import NotFound
 from livecart.hub import moderation
+from livecart.hub.award_watch import AwardWatch
 from livecart.hub.events import (
     COALESCABLE,
     HubEvent,
@@ -69,6 +70,8 @@ class Room:
         self.show = show
         self.viewers: set[HubConnection] = set()
         self.staff: set[HubConnection] = set()
+        # Signed-in sockets by user: personal messages (outbid, a ban) find theirs at once.
+        self.by_user: dict[str, set[HubConnection]] = {}
         self.window: deque[HubEvent] = deque(maxlen=settings.max_replay)
         self.covered_after: StreamId = (0, 0)  # the window holds every event after this
         self.flushed_id = "0-0"
@@ -88,6 +91,7 @@ class Room:
         self._last_flush = 0.0
         self._snapshot: Snapshot | None = None
         self._snapshot_flight: asyncio.Future[Snapshot] | None = None
+        self.awards = AwardWatch(hub.runtime, show, self.connections_of)
         self._tasks = [
             asyncio.create_task(self._read(), name=f"hub-read-{show}"),
             asyncio.create_task(self._tick(), name=f"hub-tick-{show}"),
@@ -101,18 +105,25 @@ class Room:
 
     def add(self, conn: HubConnection) -> None:
         (self.staff if conn.is_staff else self.viewers).add(conn)
+        if conn.user is not None:
+            self.by_user.setdefault(conn.user, set()).add(conn)
         self.empty_since = None
 
     def discard(self, conn: HubConnection) -> None:
         self.viewers.discard(conn)
         self.staff.discard(conn)
+        if conn.user is not None and (mine := self.by_user.get(conn.user)) is not None:
+            mine.discard(conn)
+            if not mine:
+                del self.by_user[conn.user]
         if not self.viewers and not self.staff and self.empty_since is None:
             self.empty_since = time.monotonic()
 
     def connections_of(self, user: str) -> list[HubConnection]:
-        return [c for c in (*self.viewers, *self.staff) if c.user == user]
+        return list(self.by_user.get(user, ()))
 
     async def stop(self) -> None:
+        self.awards.stop()
         for task in self._tasks:
             await cancel_and_wait(task)
         if self._snapshot_flight is not None and not self._snapshot_flight.done():
@@ -201,6 +212,8 @@ class Room:
                     self.banned_while_joining.discard(user)
                 for conn in self.connections_of(user):
                     conn.personal_event(kind, event.data)
+        else:
+            self.awards.arrived(event)
 
     # -- ticks ------------------------------------------------------------------------
 
@@ -289,7 +302,7 @@ class Room:
 
     async def _fetch_snapshot(self) -> Snapshot:
         redis = self.hub.runtime.redis
-        show = await show_snapshot(redis, self.show)
+        show = await show_snapshot(redis, self.show, self.hub.runtime.scripts)
         last_id = show["last_event_id"]
         last_key = parse_stream_id(last_id) if last_id else (0, 0)
         last_key = last_key or (0, 0)

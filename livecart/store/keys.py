@@ -141,6 +141,63 @@ def show_outbox(show_id: str) -> str:
     return f"{_show_slot(show_id)}:outbox"
 
 
+# --- a show's auctions and giveaways (livecart/commerce/auctions/) -----------------
+
+
+def show_auction(show_id: str, auction_id: str) -> str:
+    """Hash: one auction (its item, rules, price, leader, end, winner and payment)."""
+    return f"{_show_slot(show_id)}:auction:{check_id(auction_id, 'auction')}"
+
+
+def show_auction_bidders(show_id: str, auction_id: str) -> str:
+    """Hash user -> JSON {max, seq, name}: each bidder's maximum (a proxy bid's ceiling,
+    never shown to others) and when it was set, for proxy bidding and second chances."""
+    return f"{show_auction(show_id, auction_id)}:bidders"
+
+
+def show_auction_bids(show_id: str, auction_id: str) -> str:
+    """List of accepted bids' JSON, in order (capped by auctions.max_bids)."""
+    return f"{show_auction(show_id, auction_id)}:bids"
+
+
+def show_auction_removed(show_id: str, auction_id: str) -> str:
+    """Set of users a moderator removed from the auction: their bids are refused."""
+    return f"{show_auction(show_id, auction_id)}:removed"
+
+
+def show_auctions(show_id: str) -> str:
+    """Sorted set auction id -> start time (ms): the show's auctions, newest last."""
+    return f"{_show_slot(show_id)}:auctions"
+
+
+def show_giveaway(show_id: str, giveaway_id: str) -> str:
+    """Hash: one giveaway (its item, end, entrant count, draw, winner and payment)."""
+    return f"{_show_slot(show_id)}:giveaway:{check_id(giveaway_id, 'giveaway')}"
+
+
+def show_giveaway_entrants(show_id: str, giveaway_id: str) -> str:
+    """Set of users who entered: one entry per user."""
+    return f"{show_giveaway(show_id, giveaway_id)}:entrants"
+
+
+def show_giveaway_pool(show_id: str, giveaway_id: str) -> str:
+    """List of entrants not drawn yet: the draw picks an index uniformly and takes that
+    entry out (swap with the last), so a redraw never picks the same user."""
+    return f"{show_giveaway(show_id, giveaway_id)}:pool"
+
+
+def show_giveaways(show_id: str) -> str:
+    """Sorted set giveaway id -> start time (ms): the show's giveaways, newest last."""
+    return f"{_show_slot(show_id)}:giveaways"
+
+
+def show_awards_due(show_id: str) -> str:
+    """Sorted set ``auction:ID`` / ``giveaway:ID`` -> when it must next be looked at (ms,
+    Redis TIME): a running one's end, a winner's payment lease, an offer's expiry. The
+    sweep looks at what is due; the look itself decides by Redis TIME."""
+    return f"{_show_slot(show_id)}:awards_due"
+
+
 # --- keys that span shows ----------------------------------------------------------
 
 

@@ -23,6 +23,31 @@ export function money(minor, currency) {
   return format.format(minor / 10 ** digits);
 }
 
+/** Digits after the decimal point in `currency` (EUR 2, JPY 0). */
+export function currencyDigits(currency) {
+  try {
+    return new Intl.NumberFormat("en", { style: "currency", currency }).resolvedOptions().maximumFractionDigits;
+  } catch {
+    return 2;
+  }
+}
+
+/** "8", "8.5", "8,50" in `currency` -> minor units; null when it is not such a number. */
+export function minorUnits(text, currency) {
+  const digits = currencyDigits(currency);
+  const pattern = digits ? new RegExp(`^(\\d{1,12})(?:[.,](\\d{1,${digits}}))?$`) : /^(\d{1,12})$/;
+  const match = pattern.exec(String(text).trim());
+  if (!match) return null;
+  const fraction = (match[2] ?? "").padEnd(digits, "0");
+  return Number(match[1]) * 10 ** digits + Number(fraction || 0);
+}
+
+/** 1350, "EUR" -> "13.50": minor units as a person types them in a field. */
+export function amountText(minor, currency) {
+  const digits = currencyDigits(currency);
+  return digits ? (minor / 10 ** digits).toFixed(digits) : String(minor);
+}
+
 /** A duration as "1:05" or "1:02:03"; negative durations read as 0:00. */
 export function countdown(ms) {
   const total = Math.max(0, Math.ceil(ms / 1000));

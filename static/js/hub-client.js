@@ -13,6 +13,7 @@
 // for 4401); pings a browser cannot see, sent as messages; buys and checkouts resent with
 // the same idempotency key after a drop, so a tap is never lost and never doubled.
 
+import { applyAuctionEvent, newerView } from "./auction-state.js";
 import { say } from "./messages.js";
 
 export const PROTOCOL = 1;
@@ -27,6 +28,17 @@ const CLIENT_CLOSE = 4000; // our own close: a new token, a dead socket, another
 export const PRESENTED_EVENTS = new Set(["pinned", "unpinned", "flash_started", "flash_ended"]);
 // Requests safe to send again after a drop: their idempotency key returns the first outcome.
 const RESENT = new Set(["buy", "checkout"]);
+// Personal messages about auctions and giveaways (docs/protocol.md): to this user only, at
+// once, never replayed. Parts hear them as change.kind "personal".
+const PERSONAL = new Set([
+  "outbid",
+  "auction_won",
+  "auction_lost",
+  "auction_offer",
+  "auction_payment",
+  "giveaway_won",
+  "giveaway_payment",
+]);
 // Closes that mean the page itself is wrong (docs/protocol.md, "Close codes").
 const CLIENT_BUG_CLOSES = new Set([1002, 1003, 1007, 1009]);
 
@@ -162,11 +174,22 @@ class HubClient {
     });
   }
 
+  /** An auction or giveaway view from a reply (a bid's, an entry's): newer than what the
+   * events said so far, it is taken now rather than a tick later. An older one is not. */
+  learn(kind, view) {
+    const show = this.state.show;
+    if (!show || !view || !newerView(show[kind], view)) return;
+    const same = show[kind]?.id === view.id;
+    show[kind] = same ? { ...show[kind], ...view } : { ...view }; // staff notes of the same one stay
+    this.notify({ kind: "merge" });
+  }
+
   /** Act as another user (after signing up, with a renewed token): resume with it. */
   setToken(token) {
     this.token = token || null;
     if (this.ws && this.ws.readyState <= WebSocket.OPEN) {
       this.closing = "token";
+      this.ready = false; // what is sent from now waits for the new socket's hello
       this.ws.close(CLIENT_CLOSE, "new token");
     } else {
       this.reconnectNow();
@@ -229,6 +252,7 @@ class HubClient {
         break;
       case "ack":
       case "order":
+      case "bid":
       case "error":
         if (m.req !== undefined && this.pending.has(m.req)) this.settle(m);
         else if (m.type === "error") this.refusal = m; // comes before a refusal close
@@ -242,6 +266,7 @@ class HubClient {
         this.notify({ kind: "personal", message: m });
         break;
       default:
+        if (PERSONAL.has(m.type)) this.notify({ kind: "personal", message: m });
         break; // version 1 may add message types: ignore them
     }
   }
@@ -505,7 +530,8 @@ export function applyEvent(s, event, stockSeen = new Map()) {
     else stockSeen.set(product.sku, event.id);
     s.lineup.set(product.sku, next);
   };
-  switch (event.type) {
+  const type = event.type;
+  switch (type) {
     case "show_started":
       show.state = "live";
       show.started_at_ms = d.started_at_ms;
@@ -587,6 +613,7 @@ export function applyEvent(s, event, stockSeen = new Map()) {
       show.stream = null;
       break;
     default:
+      if (type.startsWith("auction_") || type.startsWith("giveaway_") || type === "bid") applyAuctionEvent(show, type, d);
       break;
   }
 }

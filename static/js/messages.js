@@ -41,6 +41,30 @@ export const MESSAGES = {
   // payment_error of a refund: the provider did not refund, and nothing was recorded.
   refund_failed: "The payment provider didn't make the refund. Nothing was recorded; try again with the same amount",
 
+  // Auctions and giveaways (a bid's result, an entry, a second-chance offer).
+  bid_too_low: "Someone bid first",
+  auction_ended: "This auction has ended",
+  auction_cancelled: "This auction was cancelled",
+  already_leading: "You're already the highest bidder",
+  removed_from_auction: "A moderator removed you from this auction",
+  card_required_to_bid: "Add a card to bid",
+  offer_expired: "This offer has expired",
+  not_offered: "This offer isn't for you any more",
+  giveaway_ended: "This giveaway has ended",
+  giveaway_cancelled: "This giveaway was cancelled",
+  auction_running: "An auction is already on. Wait for it to end",
+  giveaway_running: "A giveaway is already on. Wait for it to end",
+  giveaway_full: "This giveaway has all the entries it can take",
+  // Why a winner's payment failed, as the studio says it ("Maya's payment failed: …").
+  winner_payment_declined: "their card was declined",
+  winner_card_required: "they have no card on file",
+  winner_payment_error: "the payment provider didn't answer",
+  no_runner_up: "Nobody else is left to offer it to",
+  no_entrants_left: "Every entrant has been drawn: nobody is left",
+  not_running: "It isn't running any more (it ended or was cancelled)",
+  not_bidder: "That user hasn't bid in this auction",
+  not_unpaid: "The winner's payment hasn't failed, so there is nothing to do",
+
   // Chat and reactions.
   muted: "You are muted in this chat",
   blocked_keyword: "Your message has a word this show doesn't allow",

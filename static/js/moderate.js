@@ -1,10 +1,12 @@
 // The moderator page, /moderate/{show}#token=MODERATOR_TOKEN: the chat with Delete, Mute
 // and Ban on each message, sales paused and resumed with a reason, slow mode, blocked
-// words, and who is muted or banned. One hub client; every part renders from its state
-// and says each tap's outcome in place.
+// words, who is muted or banned, and the running auction or giveaway (cancel it, remove
+// a bidder). One hub client; every part renders from its state and says each tap's
+// outcome in place.
 
 import { mountChat } from "./chat.js";
 import { createHubClient } from "./hub-client.js";
+import { mountAuctionModeration } from "./moderate/auctions.js";
 import { createLineActions } from "./moderate/chat-actions.js";
 import { mountKeywords, mountSales, mountSlowMode } from "./moderate/controls.js";
 import { mountPeople } from "./moderate/people.js";
@@ -31,6 +33,7 @@ mountChat($("#chat"), {
 mountSlowMode($("#slow-panel"), { hub });
 mountKeywords($("#keywords-panel"), { hub });
 mountPeople($("#people-panel"), { hub });
+mountAuctionModeration($("#auctions-panel"), { hub, token, show, cancelDialog: $("#cancel-dialog") });
 
 // For tests and support: the page's client, read-only by convention.
 window.livecart = { hub };

@@ -3,12 +3,14 @@
 // its outcome in place.
 
 import { api } from "./api.js";
+import { mountAuctionCard } from "./auction-card.js";
 import { mountCart, createCart } from "./cart.js";
 import { createActions } from "./buy.js";
 import { createCardSetup } from "./card-setup.js";
 import { mountChat } from "./chat.js";
 import { mountFlash } from "./flash.js";
 import { dateTime } from "./format.js";
+import { mountGiveawayCard } from "./giveaway-card.js";
 import { createHubClient } from "./hub-client.js";
 import { mountLineup } from "./lineup.js";
 import { say } from "./messages.js";
@@ -68,6 +70,8 @@ mountReactions($(".reactions"), {
 });
 mountFlash($("#flash"), { hub });
 mountTicker($("#ticker"), { hub });
+mountAuctionCard($("#auction"), { hub, signIn, setUpCard: cardSetup.ask });
+mountGiveawayCard($("#giveaway"), { hub, signIn });
 
 // --- the show's header, sales and connection banners ------------------------------
 

@@ -32,6 +32,7 @@ from hypothesis import strategies as st
 from redis.asyncio import Redis
 from starlette.routing import Match
 
+from livecart.commerce.auctions import awards
 from livecart.commerce.catalog.products import Brand, Product, save_brand, save_product
 from livecart.commerce.orders.webhooks import put_endpoint
 from livecart.config import Settings
@@ -120,6 +121,12 @@ SKU_IN_SHOW = PathId("sku", "p-plain", codes=("not_found", "not_in_lineup"))
 BRAND = PathId("brand", "b1")
 CREATOR = PathId("creator", "c1")
 SESSION = PathId("session", "in_0123456789abcdef01234567")  # no session exists: unknown too
+
+# An auction and a giveaway running in s1 all through the module (seed_world).
+AUCTION_PATH = "/api/shows/{show}/auctions/{auction}"
+AUCTION_IDS = {"show": SHOW, "auction": PathId("auction", "a_edge", codes=("no_auction",))}
+GIVEAWAY_PATH = "/api/shows/{show}/giveaways/{giveaway}"
+GIVEAWAY_IDS = {"show": SHOW, "giveaway": PathId("giveaway", "g_edge", codes=("no_giveaway",))}
 
 PAGE: dict[str, Kind] = {"after": Id(), "limit": Whole(1, 200)}
 PRODUCT_FIELDS: dict[str, Kind | Obj | ObjList] = {
@@ -336,6 +343,94 @@ TABLE: tuple[Endpoint, ...] = (
         },
     ),
     Endpoint("DELETE", "/api/shows/{show}/flash", "admin", ids={"show": SHOW}),
+    # auctions and giveaways: docs/api-shows.md
+    Endpoint(
+        "POST",
+        "/api/shows/{show}/auctions",
+        "admin",
+        ids={"show": SHOW},
+        body=Obj(
+            {
+                "sku": Id(required=True),
+                "start_price": Whole(0, 10**11, required=True),
+                "increment": Whole(1, 10**11),
+                "duration_s": Whole(5, 600, required=True),
+                "mode": OneOf(("sudden_death", "extended")),
+                "extend_s": Whole(1, 60),
+            }
+        ),
+        valid={
+            "sku": "p-plain",
+            "start_price": 1000,
+            "increment": 100,
+            "duration_s": 60,
+            "mode": "extended",
+            "extend_s": 10,
+        },
+    ),
+    Endpoint("GET", "/api/shows/{show}/auctions", "admin", ids={"show": SHOW}),
+    Endpoint("GET", AUCTION_PATH, "anyone", ids=AUCTION_IDS),
+    Endpoint("GET", f"{AUCTION_PATH}/bids", "admin", ids=AUCTION_IDS),
+    Endpoint(
+        "POST",
+        f"{AUCTION_PATH}/bids",
+        "buyer",
+        ids=AUCTION_IDS,
+        body=Obj({"amount": Whole(1, 10**11, required=True), "max": Whole(1, 10**11)}),
+        valid={"amount": 10**9, "max": 2 * 10**9},
+    ),
+    Endpoint(
+        "POST",
+        f"{AUCTION_PATH}/cancel",
+        "admin",
+        ids=AUCTION_IDS,
+        body=Obj({"reason": Text(200)}),
+        valid={"reason": "wrong lot"},
+    ),
+    Endpoint(
+        "DELETE",
+        f"{AUCTION_PATH}/bidders/{{user}}",
+        "admin",
+        ids={**AUCTION_IDS, "user": PathId("user", "ana", codes=("not_found", "not_bidder"))},
+    ),
+    Endpoint(
+        "POST",
+        f"{AUCTION_PATH}/offer",
+        "admin",
+        ids=AUCTION_IDS,
+        body=Obj({"seconds": Whole(10, 3600)}),
+        valid={"seconds": 60},
+    ),
+    Endpoint("POST", f"{AUCTION_PATH}/accept", "buyer", ids=AUCTION_IDS),
+    Endpoint("POST", f"{AUCTION_PATH}/release", "admin", ids=AUCTION_IDS),
+    Endpoint(
+        "POST",
+        "/api/shows/{show}/giveaways",
+        "admin",
+        ids={"show": SHOW},
+        body=Obj(
+            {
+                "sku": Id(required=True),
+                "duration_s": Whole(5, 600, required=True),
+                "shipping": OneOf(("free", "winner_pays")),
+            }
+        ),
+        valid={"sku": "p-plain", "duration_s": 60, "shipping": "free"},
+    ),
+    Endpoint("GET", "/api/shows/{show}/giveaways", "admin", ids={"show": SHOW}),
+    Endpoint("GET", GIVEAWAY_PATH, "anyone", ids=GIVEAWAY_IDS),
+    Endpoint("POST", f"{GIVEAWAY_PATH}/entries", "buyer", ids=GIVEAWAY_IDS),
+    Endpoint("POST", f"{GIVEAWAY_PATH}/draw", "admin", ids=GIVEAWAY_IDS),
+    Endpoint("POST", f"{GIVEAWAY_PATH}/redraw", "admin", ids=GIVEAWAY_IDS),
+    Endpoint(
+        "POST",
+        f"{GIVEAWAY_PATH}/cancel",
+        "admin",
+        ids=GIVEAWAY_IDS,
+        body=Obj({"reason": Text(200)}),
+        valid={"reason": "wrong item"},
+    ),
+    Endpoint("POST", f"{GIVEAWAY_PATH}/release", "admin", ids=GIVEAWAY_IDS),
     Endpoint(
         "POST",
         "/api/shows/{show}/buy",
@@ -723,6 +818,34 @@ async def seed_world(runtime: Runtime) -> None:
         await save_product(redis, product)
     await save_brand(redis, Brand(id="b-hook", name="Hooked"))
     await put_endpoint(redis, "b-hook", "https://shop.example/hooks", rotate_secret=False)
+    # Ten minutes each, named so the table can point at them.
+    await awards.run(
+        runtime,
+        "auction_start",
+        "s1",
+        "auction",
+        "a_edge",
+        "a_edge",
+        "p-plain",
+        1000,
+        "[[0,100]]",
+        "sudden_death",
+        0,
+        600_000,
+        1000,
+    )
+    await awards.run(
+        runtime,
+        "giveaway_start",
+        "s1",
+        "giveaway",
+        "g_edge",
+        "g_edge",
+        "p-plain",
+        600_000,
+        "free",
+        1000,
+    )
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

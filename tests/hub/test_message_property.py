@@ -72,6 +72,8 @@ BUYING: dict[str, Kind] = {
 NO_FIELDS: tuple[Obj, Mapping[str, Any]] = (Obj({}), {})
 USER = (Obj({"user": Id(required=True)}), {"user": "bob"})
 REASON = (Obj({"reason": Text(200)}), {"reason": "restocking"})
+AUCTION = (Obj({"auction": Id(required=True)}), {"auction": "a_edge"})
+GIVEAWAY = (Obj({"giveaway": Id(required=True)}), {"giveaway": "g_edge"})
 NOT_STREAM_IDS = st.sampled_from(
     ["abc", "1-", "-1", "1-0-0", "1.5-0", "0x1-0", "1-a", "18446744073709551616-0", ""]
 )
@@ -124,6 +126,68 @@ MESSAGES: dict[str, tuple[Obj, Mapping[str, Any]]] = {
     "sales_pause": REASON,
     "sales_resume": REASON,
     "blocked_keywords": (Obj({"words": Words(500, required=True)}), {"words": ["scam"]}),
+    "bid": (
+        Obj(
+            {
+                "auction": Id(required=True),
+                "amount": Whole(1, 10**11, required=True),
+                "max": Whole(1, 10**11),
+            }
+        ),
+        {"auction": "a_edge", "amount": 10**9, "max": 2 * 10**9},
+    ),
+    "auction_accept": AUCTION,
+    "auction_start": (
+        Obj(
+            {
+                "sku": Id(required=True),
+                "start_price": Whole(0, 10**11, required=True),
+                "increment": Whole(1, 10**11),
+                "duration_s": Whole(5, 600, required=True),
+                "mode": OneOf(("sudden_death", "extended")),
+                "extend_s": Whole(1, 60),
+            }
+        ),
+        {
+            "sku": "p-plain",
+            "start_price": 1000,
+            "increment": 100,
+            "duration_s": 60,
+            "mode": "extended",
+            "extend_s": 10,
+        },
+    ),
+    "auction_offer": (
+        Obj({"auction": Id(required=True), "seconds": Whole(10, 3600)}),
+        {"auction": "a_edge", "seconds": 60},
+    ),
+    "auction_release": AUCTION,
+    "auction_cancel": (
+        Obj({"auction": Id(required=True), "reason": Text(200)}),
+        {"auction": "a_edge", "reason": "wrong lot"},
+    ),
+    "auction_remove_bidder": (
+        Obj({"auction": Id(required=True), "user": Id(required=True)}),
+        {"auction": "a_edge", "user": "bob"},
+    ),
+    "giveaway_enter": GIVEAWAY,
+    "giveaway_start": (
+        Obj(
+            {
+                "sku": Id(required=True),
+                "duration_s": Whole(5, 600, required=True),
+                "shipping": OneOf(("free", "winner_pays")),
+            }
+        ),
+        {"sku": "p-plain", "duration_s": 60, "shipping": "free"},
+    ),
+    "giveaway_draw": GIVEAWAY,
+    "giveaway_redraw": GIVEAWAY,
+    "giveaway_release": GIVEAWAY,
+    "giveaway_cancel": (
+        Obj({"giveaway": Id(required=True), "reason": Text(200)}),
+        {"giveaway": "g_edge", "reason": "wrong item"},
+    ),
 }
 
 

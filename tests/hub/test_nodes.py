@@ -54,8 +54,14 @@ class Node:
 
 
 @pytest.fixture
+def node_settings() -> dict[str, str]:
+    """Settings (environment variables) the nodes take beyond the defaults below."""
+    return {}
+
+
+@pytest.fixture
 async def nodes(
-    runtime: Runtime, settings: Settings, tmp_path: Path
+    runtime: Runtime, settings: Settings, tmp_path: Path, node_settings: dict[str, str]
 ) -> AsyncIterator[tuple[Node, Node]]:
     """Show s1, live, and two nodes serving it from the session's Redis."""
     await seed_show(runtime)
@@ -69,6 +75,7 @@ async def nodes(
         "LIVECART_HUB_PRESENCE_INTERVAL_MS": str(PRESENCE_INTERVAL_MS),
         "LIVECART_SERVER_LOG_LEVEL": "warning",
         "LIVECART_SERVER_SHUTDOWN_TIMEOUT_S": "3",
+        **node_settings,
     }
     processes = [LivecartProcess(["serve", "--port", "0"], cwd=tmp_path, env=env) for _ in "ab"]
     try:

@@ -365,6 +365,11 @@ async def set_payment(
     return await optimistic(redis, [key], attempt)
 
 
+def profile_from_record(raw_profile: str | bytes) -> StoredProfile:
+    """A profile as stored at ``keys.buyer_profile``, read by the caller."""
+    return _from_record(orjson.loads(raw_profile))
+
+
 def order_contact(raw_profile: str | bytes | None) -> dict[str, Any]:
     """The fields a buyer's profile (as stored at ``keys.buyer_profile``, read by the
     caller with what else the order needs) adds to each order they place: ``contact``,

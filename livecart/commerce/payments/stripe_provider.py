@@ -31,6 +31,7 @@ import stripe
 from redis.asyncio import Redis
 
 from livecart.commerce.accounts import buyers
+from livecart.commerce.auctions import awards
 from livecart.commerce.payments.providers import Authorisation, PaymentError
 from livecart.config import Settings
 from livecart.errors import InvalidInput, LivecartError, NotFound
@@ -360,6 +361,8 @@ class StripeProvider:
         if raw_order is not None:
             return "kept"
         if await self._redis.hexists(keys.show_holds(show), hold):
+            return "pending"
+        if await awards.is_charging(self._redis, show, hold):  # a winner being charged
             return "pending"
         # The hold was released (its payment answered too late) and no order holds it.
         status = intent.get("status", "")

@@ -221,12 +221,12 @@ async def _settle(runtime: Runtime, show: str, hold: dict[str, Any]) -> Outcome:
             )
     except TimeoutError:
         log.warning("payment for hold %s timed out; releasing it", hold["id"])
-        await _void(runtime, hold["id"], "", hold["buyer"])
+        await void_quietly(runtime, hold["id"], "", hold["buyer"])
         return await _release(runtime, show, hold, "payment_error")
     except PaymentError as exc:
         # The provider may have authorised before the answer was lost: void by hold id.
         log.warning("payment for hold %s failed: %s; releasing it", hold["id"], exc)
-        await _void(runtime, hold["id"], "", hold["buyer"])
+        await void_quietly(runtime, hold["id"], "", hold["buyer"])
         return await _release(runtime, show, hold, "payment_error")
     if not auth.approved:
         return await _release(runtime, show, hold, auth.code)
@@ -237,10 +237,10 @@ async def _settle(runtime: Runtime, show: str, hold: dict[str, Any]) -> Outcome:
     )
     if reply[0] == "gone":
         # The hold expired while the provider answered; its units are back in stock.
-        await _void(runtime, hold["id"], auth.reference, hold["buyer"])
+        await void_quietly(runtime, hold["id"], auth.reference, hold["buyer"])
         return Outcome(result="hold_expired", sku=hold["lines"][0]["sku"])
     if runtime.settings.stripe.capture == "confirm":
-        await _capture_now(runtime, order_id, auth.reference, amount, hold["currency"])
+        await capture_now(runtime, order_id, auth.reference, amount, hold["currency"])
     return Outcome(result="confirmed", order=orjson.loads(reply[1]))
 
 
@@ -358,7 +358,7 @@ async def release_hold(
     return bool(reply[0] == "released")
 
 
-async def _void(runtime: Runtime, hold_id: str, reference: str, buyer: str) -> None:
+async def void_quietly(runtime: Runtime, hold_id: str, reference: str, buyer: str) -> None:
     try:
         async with asyncio.timeout(VOID_TIMEOUT_S):
             await runtime.payments.void(hold_id=hold_id, reference=reference, buyer=buyer)
@@ -366,7 +366,7 @@ async def _void(runtime: Runtime, hold_id: str, reference: str, buyer: str) -> N
         log.error("could not void the authorisation of hold %s: %s", hold_id, exc)
 
 
-async def _capture_now(
+async def capture_now(
     runtime: Runtime, order_id: str, reference: str, amount: int, currency: str
 ) -> None:
     """stripe.capture = "confirm": take the money as soon as the order is confirmed. The

@@ -7,7 +7,9 @@ twice, and a hold confirmed meanwhile is left alone. The holds of a node that di
 mid-payment are returned this way too.
 
 The same loop closes flash sales whose window has passed (the flash_ended event), so
-viewers hear of it even when nobody taps.
+viewers hear of it even when nobody taps, and looks at the auctions and giveaways that
+are due (livecart.commerce.auctions.awards): ended, a payment to take over, an offer
+expired.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import logging
 import orjson
 from redis.exceptions import RedisError
 
+from livecart.commerce.auctions.awards import sweep_awards
 from livecart.commerce.sales.checkout import release_hold
 from livecart.commerce.shows.control import end_flash_sale
 from livecart.runtime import Runtime
@@ -54,9 +57,14 @@ async def sweep_show(runtime: Runtime, show: str) -> None:
         runtime.metrics.holds_reaped.inc(released)
         log.info("returned %d expired holds of show %s to stock", released, show)
     await end_flash_sale(runtime, show, only_if_over=True)
+    await sweep_awards(runtime, show)
     redis = runtime.redis
     over = await redis.hget(keys.show(show), "state") in ("ended", None)
-    if over and await redis.zcard(keys.show_hold_expiry(show)) == 0:
+    if (
+        over
+        and await redis.zcard(keys.show_hold_expiry(show)) == 0
+        and await redis.zcard(keys.show_awards_due(show)) == 0
+    ):
         await redis.srem(keys.active_shows(), show)
 
 

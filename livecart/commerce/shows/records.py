@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 
 from livecart import validation as v
 from livecart.commerce.accounts.creators import get_creator
+from livecart.commerce.auctions.keys import award_keys
 from livecart.commerce.catalog.products import Sellable, get_brand, get_sellable
 from livecart.commerce.sales.keys import sale_keys
 from livecart.commerce.sales.shipping import get_rule
@@ -180,9 +181,13 @@ def product_card(sellable: Sellable) -> str:
     return orjson.dumps(card).decode()
 
 
-async def show_snapshot(redis: Redis, show_id: str) -> dict[str, Any]:
+async def show_snapshot(
+    redis: Redis, show_id: str, scripts: Scripts | None = None
+) -> dict[str, Any]:
     """Show state, lineup with live stock, flash sale, newest event id and Redis' clock,
-    read in one atomic step so they agree with each other."""
+    read in one atomic step so they agree with each other. With ``scripts`` (every
+    snapshot a client gets), the latest auction and giveaway too, read just after: a
+    bid between the two reads is also in the events that follow the snapshot."""
     async with redis.pipeline(transaction=True) as pipe:
         pipe.hgetall(keys.show(show_id))
         pipe.hgetall(keys.show_lineup(show_id))
@@ -196,6 +201,7 @@ async def show_snapshot(redis: Redis, show_id: str) -> dict[str, Any]:
         raise NotFound(f"show {show_id!r} does not exist", field="show")
     # The brand's rule lives outside the show's slot: read after, not in the MULTI.
     shipping = await get_rule(redis, show["brand"])
+    awards = {} if scripts is None else await latest_awards(scripts, show_id, show)
     products = []
     for sku, card_json in sorted(lineup.items()):
         card = orjson.loads(card_json)
@@ -226,7 +232,20 @@ async def show_snapshot(redis: Redis, show_id: str) -> dict[str, Any]:
         "flash_sale": _flash_view(flash, now_ms),
         "stream": stream_view(show),
         "lineup": products,
+        **awards,
     }
+
+
+async def latest_awards(scripts: Scripts, show_id: str, show: Mapping[str, str]) -> dict[str, Any]:
+    """``auction`` and ``giveaway``: the show's latest of each, as its view (or None)."""
+    found: dict[str, Any] = {}
+    for kind in ("auction", "giveaway"):
+        item = show.get(kind)
+        raw = None
+        if item:
+            raw = await scripts["award_view"](keys=award_keys(show_id, kind, item), args=[])
+        found[kind] = orjson.loads(raw) if raw else None
+    return found
 
 
 def pinned_card(pinned: str, lineup: list[dict[str, Any]]) -> dict[str, Any] | None:

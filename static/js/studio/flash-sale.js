@@ -4,10 +4,11 @@
 // clock and a button that ends it now. The server decides; a refusal lands on the field
 // it names.
 
-import { countdown, money, showResult } from "../format.js";
+import { countdown, minorUnits, money, showResult } from "../format.js";
 import { flashPhase } from "../pricing.js";
 import { lineTitle } from "../product-card.js";
 import { perform, staffSay } from "../staff.js";
+import { spoken, whole } from "./fields.js";
 
 const TICK_MS = 200;
 // A variant is sold on its own, so its flash sale names it: "Tee — S / Red".
@@ -16,38 +17,6 @@ const MAX_QUANTITY = 1_000_000;
 const MAX_COUNTDOWN_S = 3600;
 const MAX_DURATION_S = 21_600;
 const MAX_PRICE = 10 ** 11;
-
-/** Digits after the decimal point in `currency` (EUR 2, JPY 0). */
-function currencyDigits(currency) {
-  try {
-    return new Intl.NumberFormat("en", { style: "currency", currency }).resolvedOptions().maximumFractionDigits;
-  } catch {
-    return 2;
-  }
-}
-
-/** "8", "8.5", "8,50" in `currency` -> minor units; null when it is not such a number. */
-export function minorUnits(text, currency) {
-  const digits = currencyDigits(currency);
-  const pattern = digits ? new RegExp(`^(\\d{1,12})(?:[.,](\\d{1,${digits}}))?$`) : /^(\d{1,12})$/;
-  const match = pattern.exec(text.trim());
-  if (!match) return null;
-  const fraction = (match[2] ?? "").padEnd(digits, "0");
-  return Number(match[1]) * 10 ** digits + Number(fraction || 0);
-}
-
-function whole(text) {
-  return /^\d{1,9}$/.test(text.trim()) ? Number(text.trim()) : null;
-}
-
-/** "90 s" -> "1 min 30 s": the seconds a person typed, read back. */
-function spoken(seconds) {
-  if (seconds === null || seconds === 0) return seconds === 0 ? "at once" : "";
-  const h = Math.floor(seconds / 3600);
-  const m = Math.floor((seconds % 3600) / 60);
-  const s = seconds % 60;
-  return [h && `${h} h`, m && `${m} min`, s && `${s} s`].filter(Boolean).join(" ");
-}
 
 export function mountFlashControl(section, { hub }) {
   const $ = (selector) => section.querySelector(selector);

@@ -28,10 +28,12 @@ async def buy(runtime: Runtime, buyer: str = "ana", request: BuyRequest | None =
 
 
 async def state_of(redis: Redis) -> dict[str, Any]:
-    """Everything a refused buy must leave as it was (idempotency records aside)."""
+    """Everything a refused buy must leave as it was (idempotency records aside, and the
+    outbox, which the node's order consumers trim in the background once they have
+    applied an earlier order: a refusal writes no order, as the orders zset shows)."""
     state = {}
     for key in sorted(await redis.keys("*")):
-        if ":idem:" in key:
+        if ":idem:" in key or key.endswith(":outbox"):
             continue
         kind = await redis.type(key)
         if kind == "hash":
