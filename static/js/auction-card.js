@@ -250,7 +250,7 @@ export function mountAuctionCard(section, { hub, signIn, setUpCard = null }) {
       max.input.value = "";
       custom.open = false;
     }
-    const imageUrl = view.image || PLACEHOLDER_IMAGE;
+    const imageUrl = view.image_url || PLACEHOLDER_IMAGE;
     if (image.dataset.url !== imageUrl) {
       image.dataset.url = imageUrl;
       image.src = imageUrl;

@@ -103,7 +103,7 @@ export function mountGiveawayCard(section, { hub, signIn }) {
       shownId = view.id;
       showResult(result, "ok", "");
     }
-    const imageUrl = view.image || PLACEHOLDER_IMAGE;
+    const imageUrl = view.image_url || PLACEHOLDER_IMAGE;
     if (image.dataset.url !== imageUrl) {
       image.dataset.url = imageUrl;
       image.src = imageUrl;

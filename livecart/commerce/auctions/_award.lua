@@ -101,36 +101,34 @@ local function offer_of(a)
           expires_ms = num(a, 'offer_expires_ms')}
 end
 
--- The view pages and the API show (docs/api-shows.md, "Auctions").
-local function auction_view(a)
+-- The view pages and the API show (docs/api-shows.md, "Auctions and giveaways"): what
+-- both kinds share, then each one's own fields.
+local function item_view(a, own)
   local card = cjson.decode(a.card)
-  return {
+  local view = {
     id = a.id, sku = a.sku, product = card.product or a.sku, variant = card.variant or {},
-    title = card.title, image = nullable(card.image), currency = card.currency,
-    start_price = num(a, 'start_price'), increments = cjson.decode(a.increments),
-    mode = a.mode, extend_s = num(a, 'extend_ms') / 1000,
+    title = card.title, image_url = nullable(card.image_url), currency = card.currency,
     started_ms = num(a, 'started_ms'), ends_ms = num(a, 'ends_ms'), state = a.state,
-    price = num(a, 'price'), bids = num(a, 'bids'), bidders = num(a, 'bidders'),
-    leader = nullable(a.leader), leader_name = nullable(a.leader_name),
-    next_bid = next_bid(a), winner = nullable(a.winner), winner_name = nullable(a.winner_name),
-    ended_ms = a.ended_ms and num(a, 'ended_ms') or cjson.null,
-    payment = nullable(a.payment), order = nullable(a.order),
-    cancel_reason = nullable(a.cancel_reason), offer = offer_of(a),
-  }
-end
-
-local function giveaway_view(a)
-  local card = cjson.decode(a.card)
-  return {
-    id = a.id, sku = a.sku, product = card.product or a.sku, variant = card.variant or {},
-    title = card.title, image = nullable(card.image), currency = card.currency,
-    shipping = a.shipping, started_ms = num(a, 'started_ms'), ends_ms = num(a, 'ends_ms'),
-    state = a.state, entrants = num(a, 'entrants'), winner = nullable(a.winner),
-    winner_name = nullable(a.winner_name),
+    winner = nullable(a.winner), winner_name = nullable(a.winner_name),
     ended_ms = a.ended_ms and num(a, 'ended_ms') or cjson.null,
     payment = nullable(a.payment), order = nullable(a.order),
     cancel_reason = nullable(a.cancel_reason),
   }
+  for name, value in pairs(own) do view[name] = value end
+  return view
+end
+
+local function auction_view(a)
+  return item_view(a, {
+    start_price = num(a, 'start_price'), increments = cjson.decode(a.increments),
+    mode = a.mode, extend_s = num(a, 'extend_ms') / 1000, price = num(a, 'price'),
+    bids = num(a, 'bids'), bidders = num(a, 'bidders'), leader = nullable(a.leader),
+    leader_name = nullable(a.leader_name), next_bid = next_bid(a), offer = offer_of(a),
+  })
+end
+
+local function giveaway_view(a)
+  return item_view(a, {shipping = a.shipping, entrants = num(a, 'entrants')})
 end
 
 local function view_of(a)

@@ -10,11 +10,15 @@ with the new next bid), not an error; malformed input is an error and changes no
 from __future__ import annotations
 
 import secrets
+import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
+from weakref import WeakKeyDictionary
 
 import orjson
+from redis.asyncio import Redis
 
 from livecart import validation as v
 from livecart.commerce.accounts.buyers import profile_from_record
@@ -182,7 +186,7 @@ async def place_bid(runtime: Runtime, show: str, user: str, request: BidRequest)
     if runtime.payments.name == "stripe" and not bidder.has_card:
         return BidOutcome("card_required", None)
     reply: list[Any] = await runtime.scripts["auction_bid"](
-        keys=award_keys(show, "auction", request.auction, buyer=user),
+        keys=award_keys(show, "auction", request.auction),
         args=[
             user,
             bidder.name,
@@ -209,14 +213,36 @@ class Bidder:
     has_card: bool
 
 
+# Bidders as last read, for a moment: in a storm each bidder taps several times within
+# seconds, and each read is a Redis round trip on the bid path. Bounded (invariant 7).
+# A bidder without the card the provider needs is never kept, so a card saved after
+# `card_required` counts at the next tap; a new display name shows within BIDDER_TTL_S.
+BIDDER_TTL_S = 30.0
+MAX_BIDDERS_KEPT = 20_000
+# Kept per Redis client, so a node's cache goes with its store (and a test's with its).
+_kept: WeakKeyDictionary[Redis, OrderedDict[str, tuple[float, Bidder]]] = WeakKeyDictionary()
+
+
 async def bidder_of(runtime: Runtime, user: str) -> Bidder:
     """From the buyer's profile: the display name (the user id when there is no profile,
     as for tokens made by an integration) and whether a card is saved."""
+    now = time.monotonic()
+    bidders = _kept.setdefault(runtime.redis, OrderedDict())
+    kept = bidders.get(user)
+    if kept is not None and now - kept[0] < BIDDER_TTL_S:
+        return kept[1]
     raw = await runtime.redis.get(keys.buyer_profile(user))
     if raw is None:
-        return Bidder(user[:40], False)
-    stored = profile_from_record(raw)
-    return Bidder(stored.profile.display_name or user[:40], stored.card is not None)
+        bidder = Bidder(user[:40], False)
+    else:
+        stored = profile_from_record(raw)
+        bidder = Bidder(stored.profile.display_name or user[:40], stored.card is not None)
+    if bidder.has_card or runtime.payments.name != "stripe":
+        bidders[user] = (now, bidder)
+        bidders.move_to_end(user)
+        while len(bidders) > MAX_BIDDERS_KEPT:
+            bidders.popitem(last=False)
+    return bidder
 
 
 async def cancel_auction(runtime: Runtime, show: str, auction: str, reason: str, by: str) -> Any:

@@ -71,12 +71,12 @@ def rand52() -> int:
 
 
 async def run(
-    runtime: Runtime, script: str, show: str, kind: Kind, item: str, *args: Any, **key_args: Any
+    runtime: Runtime, script: str, show: str, kind: Kind, item: str, *args: Any
 ) -> list[Any]:
     """Run an award script; a refusal raises (callers that report refusals as results,
     like a bid, run their script themselves)."""
     reply: list[Any] = await runtime.scripts[script](
-        keys=award_keys(show, kind, item, **key_args), args=list(args)
+        keys=award_keys(show, kind, item), args=list(args)
     )
     if reply[0] == "refused":
         raise refused(reply[1])

@@ -91,7 +91,7 @@ class Entry:
 async def enter(runtime: Runtime, show: str, giveaway: str, user: str) -> Entry:
     entrant = await bidder_of(runtime, user)
     reply: list[Any] = await runtime.scripts["giveaway_enter"](
-        keys=award_keys(show, "giveaway", giveaway, buyer=user),
+        keys=award_keys(show, "giveaway", giveaway),
         args=[
             user,
             entrant.name,

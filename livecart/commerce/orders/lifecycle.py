@@ -52,9 +52,10 @@ STATUSES = ("confirmed", "fulfilled", "delivered", "cancelled", "refunded")
 MERCHANT = "merchant"  # who the history names for a move made with the admin API key
 MAX_REFUNDS = 20  # refunds one order may have: keeps its record and history bounded
 MAX_TEXT = 200
-# Providers whose orders the merchant collects (and refunds) outside livecart: such an
-# order is cancelled or refunded whatever provider the node uses now.
-COLLECTED_BY_MERCHANT = frozenset({"builtin"})
+# Providers whose orders the merchant collects (and refunds) outside livecart, and
+# "none" (a giveaway shipped free: nothing was paid): such an order is cancelled or
+# refunded whatever provider the node uses now.
+COLLECTED_BY_MERCHANT = frozenset({"builtin", "none"})
 MAX_MOVABLE_TOTAL = 10**14  # see load_movable_order in _order.lua
 MAX_REASON = 500
 VOID_TIMEOUT_S = 5.0

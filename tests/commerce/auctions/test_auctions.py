@@ -71,6 +71,9 @@ async def test_start_sets_a_unit_aside_and_appends_its_event(runtime: Runtime) -
     assert (after.stock, after.held) == (before.stock - 1, before.held + 1)
     assert view["state"] == "running" and view["next_bid"] == 1000 and view["leader"] is None
     assert view["ends_ms"] - view["started_ms"] == 30_000
+    card = orjson.loads(await runtime.redis.hget(keys.show_lineup(SHOW), "p-plain"))
+    assert (view["title"], view["currency"], view["product"]) == (card["title"], "EUR", "p-plain")
+    assert view["image_url"] == (card["image_url"] or None)
     (started,) = await events_of(runtime, "auction_started")
     assert started["auction"] == view
     with pytest.raises(Conflict) as refused:
