@@ -34,6 +34,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 import orjson
+import pytest
 
 from livecart.config import Settings
 
@@ -493,3 +494,10 @@ async def save_a_card(
     assert saved.status_code == 200, saved.text
     me: dict[str, Any] = (await http.get("/api/me", headers=headers)).json()
     return me
+
+
+@pytest.fixture
+async def double() -> AsyncIterator[StripeDouble]:
+    """A Stripe double on a free port for one test (import it into the test module)."""
+    async with running_double() as running:
+        yield running

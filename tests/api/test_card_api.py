@@ -21,7 +21,7 @@ from tests.stripe_double import (
     PROFILE,
     PUBLISHABLE_KEY,
     StripeDouble,
-    running_double,
+    double,
     save_a_card,
     stripe_settings,
 )
@@ -30,10 +30,7 @@ MAYA = bearer(sub="maya")
 ANA = bearer(sub="ana")
 
 
-@pytest.fixture
-async def double() -> AsyncIterator[StripeDouble]:
-    async with running_double() as running:
-        yield running
+__all__ = ["double"]
 
 
 @pytest.fixture

@@ -18,17 +18,14 @@ from livecart.config import Settings
 from tests.browser.live_show import SHOW, buyer_token, card, connected, opened, pin, seed_live_show
 from tests.commerce.conftest import units
 from tests.helpers import LiveServer, serve_app
-from tests.stripe_double import StripeDouble, running_double, stripe_settings
+from tests.stripe_double import StripeDouble, double, stripe_settings
 
 pytestmark = pytest.mark.browser
 
 BUY = re.compile(r"^Buy ")
 
 
-@pytest.fixture
-async def double() -> AsyncIterator[StripeDouble]:
-    async with running_double() as running:
-        yield running
+__all__ = ["double"]
 
 
 @pytest.fixture

@@ -33,7 +33,7 @@ import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 
@@ -56,6 +56,20 @@ MAX_TEXT = 200
 # "none" (a giveaway shipped free: nothing was paid): such an order is cancelled or
 # refunded whatever provider the node uses now.
 COLLECTED_BY_MERCHANT = frozenset({"builtin", "none"})
+Holder = Literal["node", "merchant", "elsewhere"]
+
+
+def money_holder(runtime: Runtime, order: Mapping[str, Any]) -> Holder:
+    """Who holds an order's money, which decides how capture, void and refund go:
+    ``node`` (this node's provider authorised it: ask it), ``merchant`` (collected
+    outside livecart, or nothing was paid: record only), ``elsewhere`` (a provider
+    this node no longer runs: it cannot be asked from here)."""
+    provider = (order.get("payment") or {}).get("provider")
+    if provider == runtime.payments.name:
+        return "node"
+    return "merchant" if provider in COLLECTED_BY_MERCHANT else "elsewhere"
+
+
 MAX_MOVABLE_TOTAL = 10**14  # see load_movable_order in _order.lua
 MAX_REASON = 500
 VOID_TIMEOUT_S = 5.0
@@ -166,7 +180,7 @@ async def _capture(runtime: Runtime, show: str, order_id: str) -> None:
         return  # the script refuses it as not found
     order = orjson.loads(raw)
     payment = order.get("payment") or {}
-    if order["status"] != "confirmed" or payment.get("provider") != runtime.payments.name:
+    if order["status"] != "confirmed" or money_holder(runtime, order) != "node":
         return
     amount = order["total"] - order.get("refunded_total", 0)
     try:
@@ -213,8 +227,9 @@ async def cancel_order(
     order = _moved(order_id, "cancelled", reply)
     payment = order.get("payment") or {}
     reference = payment.get("reference", "")
-    if payment.get("provider") != runtime.payments.name:
-        if payment.get("provider") not in COLLECTED_BY_MERCHANT:
+    holder = money_holder(runtime, order)
+    if holder != "node":
+        if holder == "elsewhere":
             log.error(
                 "order %s was cancelled, but it was paid through %r and this node's provider "
                 "is %r: void its authorisation (%s) there",
@@ -265,10 +280,11 @@ async def refund_order(runtime: Runtime, order_id: str, request: RefundRequest) 
             _refuse(order_id, "refunded", "too_many_refunds", order["status"])
         refund_id = f"{order_id}-r{len(order.get('refunds', ())) + 1}"
         paid_through = order["payment"]["provider"]
-        if paid_through != runtime.payments.name and paid_through not in COLLECTED_BY_MERCHANT:
+        holder = money_holder(runtime, order)
+        if holder == "elsewhere":
             _refuse(order_id, "refunded", "provider_changed", order["status"], via=paid_through)
         async with asyncio.timeout(timeout_s):
-            if paid_through != runtime.payments.name:  # the merchant collected: and refunds
+            if holder == "merchant":  # the merchant collected: and refunds
                 reference = f"{paid_through}_{refund_id}"
             else:
                 reference = await runtime.payments.refund(

@@ -6,9 +6,12 @@ was paid, and Stripe's late reports are reconciled."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
+import orjson
 import pytest
 from redis.asyncio import Redis
 
@@ -23,8 +26,8 @@ from tests.keyspace import differences, snapshot
 from tests.stripe_double import (
     DECLINING_CARD,
     StripeDouble,
+    double,
     event,
-    running_double,
     save_a_card,
     signed,
     stripe_settings,
@@ -35,10 +38,7 @@ TRACKING = {"carrier": "PostNord", "tracking_number": "00370712345", "tracking_u
 MAYA = bearer(sub="maya")
 
 
-@pytest.fixture
-async def double() -> AsyncIterator[StripeDouble]:
-    async with running_double() as running:
-        yield running
+__all__ = ["double"]
 
 
 @pytest.fixture
@@ -424,3 +424,43 @@ async def test_a_refund_before_the_capture_reduces_or_cancels_the_authorisation_
     assert whole.status_code == 200 and whole.json()["status"] == "refunded"
     assert double.payment_intents[other["payment"]["reference"]]["status"] == "canceled"
     assert double.refunds == {}
+
+
+async def test_an_auction_winner_is_charged_on_the_saved_card_and_one_without_is_refused(
+    live: LiveServer, http: httpx.AsyncClient, double: StripeDouble
+) -> None:
+    """A bidder with no card cannot bid (a win they could not pay for would only wait
+    for a second chance); the winner's card is charged once, keyed by the award's hold
+    id, and Stripe's report of that charge keeps the order."""
+    started = await http.post(
+        f"/api/shows/{SHOW}/auctions",
+        headers=KEY,
+        json={"sku": "p-plain", "start_price": 1000, "increment": 100, "duration_s": 5},
+    )
+    auction = started.json()["id"]
+    bids = f"/api/shows/{SHOW}/auctions/{auction}/bids"
+    no_card = await http.post(bids, headers=bearer(sub="ana"), json={"amount": 1000})
+    assert no_card.json() == {"result": "card_required", "auction": None}
+    await save_a_card(http, double, MAYA)
+    placed = await http.post(bids, headers=MAYA, json={"amount": 1000})
+    assert placed.json()["result"] == "leading"
+
+    async def paid() -> dict[str, Any]:
+        while True:
+            view = (await http.get(f"/api/shows/{SHOW}/auctions/{auction}")).json()
+            if view["payment"] in ("paid", "unpaid"):
+                return view
+            await asyncio.sleep(0.1)
+
+    view = await asyncio.wait_for(paid(), 15)
+    assert view["payment"] == "paid", view
+    order = orjson.loads(await live.runtime.redis.get(keys.show_order(SHOW, view["order"])))
+    assert order["payment"]["provider"] == "stripe" and order["auction"] == auction
+    (intent,) = [
+        i
+        for i in double.payment_intents.values()
+        if i["metadata"].get("livecart_hold") == f"auction-{auction}-1"
+    ]
+    assert intent["amount"] == order["total"] and intent["id"] == order["payment"]["reference"]
+    kept = await provider(live).reconcile("payment_intent.amount_capturable_updated", intent)
+    assert kept == "kept"
