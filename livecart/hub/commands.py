@@ -248,7 +248,11 @@ async def _unmute(hub: Hub, conn: HubConnection, body: dict[str, Any]) -> Reply:
 
 
 async def _ban(hub: Hub, conn: HubConnection, body: dict[str, Any]) -> Reply:
-    return {"changed": await moderation.ban(hub.runtime, conn.show, _user(body), by=_actor(conn))}
+    user, by = _user(body), _actor(conn)
+    changed = await moderation.ban(hub.runtime, conn.show, user, by=by)
+    if changed:  # their later bids are refused; their standing bid goes too
+        await auctions.withdraw_banned(hub.runtime, conn.show, user, by)
+    return {"changed": changed}
 
 
 async def _unban(hub: Hub, conn: HubConnection, body: dict[str, Any]) -> Reply:

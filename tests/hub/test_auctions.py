@@ -156,3 +156,28 @@ async def test_a_giveaway_over_sockets(live: LiveServer) -> None:
         assert order is not None and '"total":0' in order
         late = await bo.request("giveaway_enter", giveaway=giveaway)
         assert (late["type"], late["code"]) == ("error", "giveaway_ended")
+
+
+async def test_a_ban_takes_back_the_banned_users_standing_bid(live: LiveServer) -> None:
+    streamer_url = ws_url(live, token=token("c1", "streamer", SHOW))
+    async with (
+        await HubClient.open(streamer_url) as streamer,
+        await HubClient.open(ws_url(live, token=token("mod1", "moderator", SHOW))) as mod,
+        await HubClient.open(ws_url(live, token=token("ana"))) as ana,
+        await HubClient.open(ws_url(live, token=token("bo"))) as bo,
+    ):
+        auction = (await streamer.request("auction_start", **auction_body()))["auction"]["id"]
+        assert (await ana.request("bid", auction=auction, amount=1000))["result"] == "leading"
+        assert (await bo.request("bid", auction=auction, amount=1100, max=1500))[
+            "result"
+        ] == "leading"
+        assert (await mod.request("ban", user="bo"))["changed"] is True
+        removed = await ana.event("auction_bidder_removed")
+        assert removed["data"]["user"] == "bo" and removed["data"]["by"] == "mod1"
+        assert (removed["data"]["leader"], removed["data"]["price"]) == ("ana", 1000)
+        # a user who never bid is banned without touching the auction
+        assert (await mod.request("ban", user="cy"))["changed"] is True
+        await asyncio.sleep(0.2)
+        assert [e["data"]["user"] for e in ana.events if e["type"] == "auction_bidder_removed"] == [
+            "bo"
+        ]

@@ -199,15 +199,21 @@ end
 
 -- Draw one entrant uniformly from the pool: index = rand mod size (`rand` is a 52-bit
 -- random number from the caller's CSPRNG; the bias is below size / 2^52), taken out
--- of the pool by swapping with the last entry. Returns the user, or nil.
+-- of the pool by swapping with the last entry. An entrant banned since they entered is
+-- taken out and another drawn among the rest, the next index from the same number by
+-- MINSTD steps (exact in Lua's doubles). Returns the user, or nil.
 local function draw_from_pool(rand)
-  local size = redis.call('LLEN', A.list)
-  if size == 0 then return nil end
-  local index = math.floor(rand % size)
-  local user = redis.call('LINDEX', A.list, index)
-  local last = redis.call('RPOP', A.list)
-  if index < size - 1 then redis.call('LSET', A.list, index, last) end
-  return user
+  local x = rand
+  while true do
+    local size = redis.call('LLEN', A.list)
+    if size == 0 then return nil end
+    local index = math.floor(x % size)
+    local user = redis.call('LINDEX', A.list, index)
+    local last = redis.call('RPOP', A.list)
+    if index < size - 1 then redis.call('LSET', A.list, index, last) end
+    if redis.call('SISMEMBER', K.bans, user) == 0 then return user end
+    x = (48271 * (x % 2147483647)) % 2147483647
+  end
 end
 
 -- A giveaway whose end has passed (or that `force` ends now) draws its winner. Returns

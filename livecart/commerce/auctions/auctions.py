@@ -25,7 +25,7 @@ from livecart.commerce.accounts.buyers import profile_from_record
 from livecart.commerce.auctions import awards
 from livecart.commerce.auctions.keys import award_keys
 from livecart.commerce.sales.checkout import Outcome
-from livecart.errors import InvalidInput
+from livecart.errors import InvalidInput, LivecartError
 from livecart.runtime import Runtime
 from livecart.store import keys
 
@@ -267,6 +267,23 @@ async def remove_bidder(
     )
     view: dict[str, Any] = orjson.loads(reply[1])
     return view
+
+
+async def withdraw_banned(runtime: Runtime, show: str, user: str, by: str) -> bool:
+    """A user banned from the show leaves its running auction as a removed bidder would
+    (their maximum dropped, the lead recomputed): the ban's own script refuses their
+    later bids, this takes back the bid already in. A separate step after the ban (the
+    ban's script does not know the auction); True when they had bid."""
+    auction: str | None = await runtime.redis.hget(keys.show(show), "auction_running")  # type: ignore[assignment]
+    if not auction:
+        return False
+    try:
+        await remove_bidder(runtime, show, auction, user, by)
+    except LivecartError as exc:
+        if exc.code in ("not_bidder", "not_running", "no_auction"):
+            return False
+        raise
+    return True
 
 
 async def offer_second_chance(

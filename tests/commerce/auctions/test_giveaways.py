@@ -115,3 +115,17 @@ async def test_cancel_and_bad_input(runtime: Runtime) -> None:
     for fields in ({"duration_s": 4}, {"duration_s": "60"}, {"shipping": "maybe"}, {"sku": ""}):
         with pytest.raises(InvalidInput):
             start_request(**fields)
+
+
+async def test_an_entrant_banned_after_entering_is_never_drawn(runtime: Runtime) -> None:
+    await adjust_stock(runtime, SHOW, "p-plain", 20)
+    for round_ in range(20):  # each round draws from another random number
+        g = (await giveaways.start_giveaway(runtime, SHOW, start_request()))["id"]
+        for user in ("ben", "ann", "cat"):
+            assert (await giveaways.enter(runtime, SHOW, g, user)).entered
+        for user in ("ben", "cat"):  # banned after entering: taken out at the draw
+            await moderation.ban(runtime, SHOW, user, by="mod1")
+        drawn = await giveaways.draw(runtime, SHOW, g)
+        assert (drawn["winner"], drawn["entrants"]) == ("ann", 3), round_
+        for user in ("ben", "cat"):
+            await moderation.unban(runtime, SHOW, user, by="mod1")
