@@ -1,6 +1,6 @@
 """buy() throughput and latency, against its floor, in one run.
 
-    python bench/buy_bench.py [--buys 4000] [--concurrency 1,16,128]
+    python bench/buy_bench.py [--buys 4000] [--concurrency 1,16,128] [--cluster]
 
 Peers, each at every concurrency (concurrent buyers, each buy a new buyer and key):
 - floor:        one EVALSHA of a script that only reads a key (a Redis round trip)
@@ -9,6 +9,13 @@ Peers, each at every concurrency (concurrent buyers, each buy a new buyer and ke
 - buy, everysec: the same with appendfsync everysec (what fsync-per-write costs)
 - http:         POST /api/shows/{show}/buy to a `livecart serve` process, keep-alive
                 connections, appendfsync always
+- with --cluster, buy() in process on a Valkey Cluster of 3 primaries with a replica
+  each (made from the bundled binary, appendfsync always on every node):
+  cluster, 0 acks: redis.replica_acks = 0 (the primary's fsync, as on one server)
+  cluster, WAITAOF: the default on a cluster, each confirmation waits for a replica's
+                AOF (WAITAOF 1 1)
+  One show's buys all go to the primary of its slot: a cluster spreads shows, not one
+  show's sale.
 
 Reports buys per second, p50 and p99 latency, and each row's throughput as a ratio of
 the floor's at the same concurrency. Writes nothing but stdout; bench/RESULTS.md holds
@@ -74,9 +81,27 @@ async def drive(count: int, concurrency: int, one: Callable[[int], Awaitable[Non
 
 
 async def prepared(runtime: Runtime) -> None:
-    await runtime.redis.flushall()
+    if runtime.settings.redis.cluster:
+        await runtime.redis.flushall(target_nodes="primaries")  # type: ignore[call-arg]
+    else:
+        await runtime.redis.flushall()
     await seed_show(runtime)
     await adjust_stock(runtime, SHOW, "p-plain", UNITS)
+
+
+def cluster_settings(seed_url: str, replica_acks: int) -> Settings:
+    return Settings().with_overrides(
+        {
+            "redis": {
+                "url": seed_url,
+                "cluster": True,
+                "replica_acks": replica_acks,
+                "max_connections": 256,
+            },
+            "auth": {"secret": SECRET, "admin_api_key": ADMIN_KEY},
+            "server": {"log_level": "warning"},
+        }
+    )
 
 
 def settings_for(data_dir: Path, appendfsync: str) -> Settings:
@@ -104,7 +129,7 @@ async def in_process(settings: Settings, counts: int, levels: list[int], label: 
                     counts, c, lambda i: floor_script(keys=[f"lc:{{s:{SHOW}}}:show"])
                 )
                 rows.append(("floor (EVALSHA)", c, floor))
-            run = f"{settings.redis.appendfsync}-{c}"
+            run = f"{label}-{c}".replace(" ", "").replace(",", "")
 
             async def one(i: int, run: str = run) -> None:
                 outcome = await buy(
@@ -166,6 +191,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--buys", type=int, default=4000)
     parser.add_argument("--concurrency", default="1,16,128")
+    parser.add_argument("--cluster", action="store_true", help="add the Redis Cluster rows")
     args = parser.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
 
@@ -176,6 +202,17 @@ async def main() -> None:
             settings_for(root / "b", "everysec"), args.buys, levels, "buy, everysec"
         )
         rows += await over_http(settings_for(root / "c", "always"), args.buys, levels, root)
+        if args.cluster:
+            from tests.cluster import ValkeyCluster
+
+            cluster = ValkeyCluster(root / "cluster", replicas_per_primary=1, node_timeout_ms=5000)
+            cluster.start()
+            try:
+                for acks, label in ((0, "cluster, 0 acks"), (1, "cluster, WAITAOF")):
+                    settings = cluster_settings(cluster.seed_url, acks)
+                    rows += await in_process(settings, args.buys, levels, label)
+            finally:
+                cluster.stop()
 
     floors = {c: r["rate"] for name, c, r in rows if name.startswith("floor")}
     print(f"buy() benchmark: {args.buys} operations per row, {os.cpu_count()} cores")

@@ -32,16 +32,19 @@ from livecart.api.edge import EXCEPTION_HANDLERS
 from livecart.commerce.inventory.moves import run_inventory_sweep
 from livecart.commerce.orders.outbox import run_order_consumers
 from livecart.commerce.orders.webhooks import run_webhook_deliveries
-from livecart.commerce.sales.holds import run_hold_reaper
+from livecart.commerce.sales.holds import run_hold_reaper, run_takeovers
 from livecart.commerce.shows.listing import index_existing_shows
 from livecart.config import Settings
 from livecart.hub.node import Hub
 from livecart.media.node import MediaNode
+from livecart.nodes import run_heartbeat
 from livecart.runtime import ReadyHook, Runtime, Worker, running
 
 # What every node runs until it stops. Any number of nodes may run each of these at
 # once: each claims its work atomically in Redis.
 NODE_WORKERS: tuple[Worker, ...] = (
+    run_heartbeat,
+    run_takeovers,  # of nodes whose heartbeat lapsed: livecart.nodes
     run_hold_reaper,
     run_order_consumers,
     run_webhook_deliveries,

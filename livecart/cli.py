@@ -1,4 +1,4 @@
-"""The ``livecart`` command: serve, demo, token, config.
+"""The ``livecart`` command: serve, demo, token, config, import-catalog, redis-server.
 
 The CLI runs the node itself (``running``) around uvicorn, with its own signal handling:
 SIGINT or SIGTERM stop the HTTP server gracefully first, then the runtime in reverse
@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import errno
 import logging
+import os
 import re
 import signal
 import socket
@@ -51,6 +52,11 @@ from livecart.errors import LivecartError
 from livecart.listener import uvicorn_protocols
 from livecart.runtime import ReadyHook, Runtime, running
 from livecart.store.access import open_store
+from livecart.store.embedded import resolve_server_binary
+from livecart.store.standalone import DEFAULT_BIND as DEFAULT_REDIS_BIND
+from livecart.store.standalone import DEFAULT_PORT as DEFAULT_REDIS_PORT
+from livecart.store.standalone import PASSWORD_ENV as REDIS_PASSWORD_ENV
+from livecart.store.standalone import exec_server, plan_server
 
 log = logging.getLogger("livecart")
 
@@ -137,6 +143,42 @@ def _parser() -> argparse.ArgumentParser:
     catalog_import.add_argument("file", metavar="FILE", help="a .json or .csv file")
     catalog_import.add_argument(
         "--format", choices=["json", "csv"], help="the file's format (default: from its extension)"
+    )
+
+    redis_server = command(
+        "redis-server",
+        _redis_server,
+        "Run a durable Redis (the bundled valkey-server, or redis.server_binary) in the "
+        "foreground on TCP, for several livecart nodes to share: AOF with fsync before "
+        "every reply, data in --data-dir. An address beyond loopback needs a password.",
+    )
+    redis_server.add_argument(
+        "--data-dir", required=True, metavar="DIR", help="where the AOF lives (created if missing)"
+    )
+    redis_server.add_argument(
+        "--port",
+        dest="redis_port",
+        type=int,
+        default=DEFAULT_REDIS_PORT,
+        metavar="PORT",
+        help=f"TCP port (default {DEFAULT_REDIS_PORT})",
+    )
+    redis_server.add_argument(
+        "--bind",
+        action="append",
+        default=[],
+        metavar="ADDR",
+        help=f"IP address to listen on; repeat for several (default {DEFAULT_REDIS_BIND})",
+    )
+    redis_server.add_argument(
+        "--password-file",
+        metavar="FILE",
+        help=f"file holding the password clients must give (or ${REDIS_PASSWORD_ENV})",
+    )
+    redis_server.add_argument(
+        "--allow-unprotected",
+        action="store_true",
+        help="listen beyond loopback without a password (only on a network no one else reaches)",
     )
     return parser
 
@@ -229,6 +271,21 @@ def _import_catalog(args: argparse.Namespace, settings: Settings) -> int:
         )
         return 2
     return 0
+
+
+def _redis_server(args: argparse.Namespace, settings: Settings) -> int:
+    """Checks everything, then becomes the server (exec): its exit is the command's."""
+    plan = plan_server(
+        binary=resolve_server_binary(settings.redis.server_binary),
+        data_dir=args.data_dir,
+        port=args.redis_port,
+        bind=args.bind,
+        password_file=args.password_file,
+        allow_unprotected=args.allow_unprotected,
+        env=os.environ,
+    )
+    exec_server(plan)
+    return 1  # not reached: exec_server replaces this process or raises
 
 
 # --- running a node -----------------------------------------------------------------

@@ -109,6 +109,31 @@ class RedisSettings:
     connect_timeout_s: float = _setting(
         2.0, "seconds to wait for a Redis connection to open", min=0.01, max=300
     )
+    cluster: bool = _setting(
+        False,
+        "redis.url names one node of a Redis/Valkey Cluster: run on the cluster client",
+    )
+    replica_acks: int = _setting(
+        -1,
+        "replicas whose AOF must hold an order before the buyer is told 'confirmed' "
+        "(WAITAOF); -1 = 1 on a cluster, 0 on one server",
+        min=-1,
+        max=16,
+    )
+    replica_ack_timeout_ms: int = _setting(
+        1000,
+        "most ms a confirmation waits for those replicas; past it the buyer gets "
+        "in_progress and a retry replays the order once acknowledged",
+        min=10,
+        max=60000,
+    )
+
+    @property
+    def confirm_replicas(self) -> int:
+        """Replicas a confirmation waits for, with -1 resolved."""
+        if self.replica_acks >= 0:
+            return self.replica_acks
+        return 1 if self.cluster else 0
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import secrets
+import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from redis.asyncio import Redis
@@ -23,9 +26,11 @@ from livecart.commerce.payments.providers import PaymentProvider, provider_named
 from livecart.config import Settings, redact_url_secrets
 from livecart.errors import StoreUnavailable
 from livecart.metrics import Metrics
-from livecart.store.client import make_client
+from livecart.store.client import close_client, make_client
 from livecart.store.embedded import EmbeddedRedis, resolve_server_binary
+from livecart.store.layout import migrate_catalog_layout
 from livecart.store.scripts import Scripts
+from livecart.store.server_check import check_external_server
 
 log = logging.getLogger("livecart")
 
@@ -38,6 +43,20 @@ class Runtime:
     metrics: Metrics
     embedded: EmbeddedRedis | None
     payments: PaymentProvider
+    redis_url: str = ""  # where ``redis`` leads: the embedded server's socket, or redis.url
+    # This node's name: its outbox consumer, and what its holds record as paying them.
+    node: str = field(default_factory=lambda: new_node_name())
+
+    def blocking_client(self) -> Redis:
+        """A client of its own for XREAD BLOCK loops (see ``make_client``)."""
+        return make_client(
+            self.redis_url or self.settings.redis.url, self.settings.redis, blocking_reads=True
+        )
+
+
+def new_node_name() -> str:
+    """Unique per process start: a restarted process is a new node."""
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
 
 
 ReadyHook = Callable[[Runtime], Awaitable[None]]
@@ -78,16 +97,21 @@ async def running(
             url = embedded.url
 
         redis = make_client(url, settings.redis)
-        stack.push_async_callback(redis.aclose)
+        stack.push_async_callback(close_client, redis)
         await wait_for_redis(
             redis, settings.redis.startup_timeout_s, f"Redis at {redact_url_secrets(url)}"
         )
+        await check_external_server(redis, settings)
+        if not settings.redis.cluster:
+            await migrate_catalog_layout(redis)
         scripts = Scripts(redis)
         await scripts.preload()
 
         payments = provider_named(settings.checkout.payment_provider, settings, redis)
         stack.push_async_callback(payments.aclose)
-        runtime = Runtime(settings, redis, scripts, Metrics(), embedded, payments=payments)
+        runtime = Runtime(
+            settings, redis, scripts, Metrics(), embedded, payments=payments, redis_url=url
+        )
         for hook in ready_hooks:
             await hook(runtime)
         for worker in workers:

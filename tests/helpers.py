@@ -19,6 +19,8 @@ from typing import Any
 import httpx
 import orjson
 import uvicorn
+from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 from starlette.applications import Starlette
 
 from livecart.app import create_app
@@ -32,6 +34,22 @@ STRONG_ADMIN_KEY = "test-admin-key-0123456789"
 
 
 BEARER_TTL_S = 2 * 3600
+
+
+def raw_client(settings: Settings) -> Redis:
+    """A test's own bytes client on the session's store: a cluster client on a Cluster
+    (a plain one would meet MOVED for most keys)."""
+    if settings.redis.cluster:
+        return RedisCluster.from_url(settings.redis.url)  # type: ignore[return-value]
+    return Redis.from_url(settings.redis.url)
+
+
+async def flush_store(client: Redis) -> None:
+    """Empty the session's store: every primary of a Cluster."""
+    if isinstance(client, RedisCluster):
+        await client.flushall(target_nodes=RedisCluster.PRIMARIES)
+    else:
+        await client.flushall()
 
 
 def bearer(sub: str = "ana", role: str = "viewer", show: str | None = None) -> dict[str, str]:

@@ -27,7 +27,7 @@ seconds (see the report of issue 15):
   ``lc:order:*`` and their index ``lc:orders``, each buyer's ``lc:buyer:*:orders``,
   each creator's ``lc:{c:*}:*`` ledger and earnings, and the webhook deliveries
   ``lc:webhook:*``, ``lc:webhooks:due``, ``lc:webhooks:dead``,
-  ``lc:brand:*:webhook:deliveries`` (retries rewrite these until delivered). They are
+  ``lc:{cat}:brand:*:webhook:deliveries`` (retries rewrite these until delivered). They are
   written a moment after an order, by a node's loop; an order a request made shows at
   once in the show's own keys (``:orders``, ``:order:ID``, ``:events``, the outbox),
   which are compared.
@@ -53,7 +53,9 @@ from redis.asyncio import Redis
 VOLATILE = re.compile(
     rb"^lc:(\{s:[^}]*\}:presence"  # each node's viewer counts, every presence interval
     rb"|order:.*|orders|buyer:.*:orders|\{c:[^}]*\}:.*"  # projections of the outboxes
-    rb"|webhook:.*|webhooks:due|webhooks:dead|brand:.*:webhook:deliveries)$"  # deliveries
+    rb"|webhook:.*|webhooks:due|webhooks:dead|\{cat\}:brand:.*:webhook:deliveries"  # deliveries
+    rb"|node:.*|nodes"  # each node's heartbeat, every half second
+    rb"|\{s:[^}]*\}:show:durable)$"  # a confirmation's marker for WAITAOF (short TTL)
 )
 SHOW_HASH = re.compile(rb"^lc:\{s:[^}]*\}:show$")
 OUTBOX = re.compile(rb"^lc:\{s:[^}]*\}:outbox$")

@@ -11,6 +11,7 @@ from starlette.responses import Response
 from livecart.api.edge import json_response, runtime_of
 from livecart.api.endpoint import endpoint
 from livecart.metrics import CONTENT_TYPE
+from livecart.store.readiness import store_problem
 
 READY_PING_TIMEOUT_S = 2.0
 
@@ -21,19 +22,20 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    """200 when Redis answers a PING now, 503 with the reason when it does not."""
+    """200 when Redis can take orders now, 503 with the reason when it cannot (see
+    ``store.readiness``: on a Cluster every shard is probed)."""
     runtime = runtime_of(request)
     timeout = min(READY_PING_TIMEOUT_S, runtime.settings.redis.socket_timeout_s)
     try:
         async with asyncio.timeout(timeout):
-            await runtime.redis.ping()
+            problem = await store_problem(runtime.redis, runtime.settings.redis)
     except TimeoutError:
-        reason = f"redis did not answer PING within {timeout:g}s"
+        problem = f"redis did not answer within {timeout:g}s"
     except (RedisError, OSError) as exc:
-        reason = f"redis: {exc}"
-    else:
+        problem = f"redis: {exc}"
+    if problem is None:
         return json_response({"status": "ready"})
-    return json_response({"status": "unready", "reason": reason}, status=503)
+    return json_response({"status": "unready", "reason": problem}, status=503)
 
 
 async def metrics(request: Request) -> Response:

@@ -33,6 +33,7 @@ from redis.asyncio import Redis
 from livecart.errors import Forbidden, InvalidInput, LivecartError, NotFound, RateLimited
 from livecart.runtime import Runtime
 from livecart.store import keys
+from livecart.store.clock import redis_now_ms
 from livecart.validation import check_no_control
 
 REACTION_KINDS: tuple[str, ...] = ("heart", "fire", "clap", "laugh", "wow")
@@ -304,15 +305,17 @@ class Standing:
     muted_until_ms: int | None  # None when not muted or the mute has ended (Redis TIME)
 
 
-async def standing(redis: Redis, show: str, user: str) -> Standing:
+async def standing(redis: Redis, show: str, user: str, now_ms: int | None = None) -> Standing:
+    """``now_ms``: Redis' time as the caller knows it (a hub's synced clock); read from
+    the show's server when not given."""
     keys.check_id(user, "user")
     async with redis.pipeline(transaction=True) as pipe:
         pipe.sismember(keys.show_bans(show), user)
         pipe.zscore(keys.show_mutes(show), user)
-        pipe.time()
-        banned, until, (seconds, micros) = await pipe.execute()
-    now_ms = int(seconds) * 1000 + int(micros) // 1000
-    muted = int(until) if until is not None and int(until) > now_ms else None
+        banned, until = await pipe.execute()
+    if now_ms is None and until is not None:
+        now_ms = await redis_now_ms(redis, near=keys.show_mutes(show))
+    muted = int(until) if until is not None and now_ms is not None and int(until) > now_ms else None
     return Standing(banned=bool(banned), muted_until_ms=muted)
 
 

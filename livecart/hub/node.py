@@ -14,7 +14,6 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 import orjson
-from redis.asyncio import ConnectionPool, Redis
 from redis.exceptions import RedisError
 from websockets.http11 import Request
 
@@ -31,6 +30,7 @@ from livecart.hub.stats import HubCollector, HubStats
 from livecart.hub.ticks import plan_ticks
 from livecart.hub.wire import PING_FRAME, message_frame, text_frame
 from livecart.runtime import Runtime, cancel_and_wait
+from livecart.store.client import close_client
 
 log = logging.getLogger("livecart.hub")
 
@@ -57,7 +57,9 @@ class Hub:
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping: set[asyncio.Future[None]] = set()  # rooms being stopped
         self._collector = HubCollector(self.stats, lambda: len(self.connections), self._rooms_view)
-        self.stream_client = _stream_client(runtime.redis)
+        # The rooms' blocking reads each hold a connection for up to READ_BLOCK_MS: a
+        # client of their own, so they never starve the pool that buys use.
+        self.stream_client = runtime.blocking_client()
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -86,7 +88,7 @@ class Hub:
         self.rooms.clear()
         with contextlib.suppress(ValueError):
             self.runtime.metrics.registry.unregister(self._collector)
-        await self.stream_client.aclose()
+        await close_client(self.stream_client)
 
     # -- sessions ----------------------------------------------------------------------
 
@@ -144,7 +146,7 @@ class Hub:
         claims = conn.claims
         muted_until: int | None = None
         if conn.user is not None:
-            standing = await moderation.standing(redis, conn.show, conn.user)
+            standing = await moderation.standing(redis, conn.show, conn.user, self.redis_now_ms())
             if standing.banned and not conn.is_admin:
                 raise Forbidden("you are banned from this show", code="banned")
             muted_until = standing.muted_until_ms
@@ -376,14 +378,3 @@ class Hub:
                     await moderation.publish_reactions(self.runtime, show, counts)
                 except (LivecartError, RedisError, OSError) as exc:
                     log.warning("publishing reactions in show %s: %s", show, exc)
-
-
-def _stream_client(redis: Redis) -> Redis:
-    """A client of its own for the rooms' blocking reads: each holds a connection for
-    up to READ_BLOCK_MS, which must not starve the pool that buys and scripts use, and
-    must not hit that pool's socket timeout."""
-    pool = redis.connection_pool
-    kwargs = dict(pool.connection_kwargs)
-    kwargs["socket_timeout"] = None
-    kwargs["client_name"] = "livecart-hub"
-    return Redis(connection_pool=ConnectionPool(connection_class=pool.connection_class, **kwargs))

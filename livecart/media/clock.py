@@ -16,8 +16,6 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from redis.asyncio import Redis
-
 SAMPLES = 5
 
 
@@ -70,9 +68,3 @@ class StreamClock:
         value = max(self.at_ms(time.monotonic_ns()), self._last_ms)
         self._last_ms = value
         return value
-
-
-async def redis_time_us(redis: Redis) -> int:
-    """Redis ``TIME`` in microseconds."""
-    seconds, micros = await redis.time()
-    return int(seconds) * 1_000_000 + int(micros)

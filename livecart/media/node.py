@@ -20,7 +20,7 @@ from redis.exceptions import RedisError
 
 from livecart.errors import Conflict, InvalidInput, NotFound, Unavailable, Unprocessable
 from livecart.media import ice, passthrough, state
-from livecart.media.clock import StreamClock, redis_time_us
+from livecart.media.clock import StreamClock
 from livecart.media.codecs import add_forwarded_profiles
 from livecart.media.ingest import Ingest
 from livecart.media.playback import Viewer
@@ -29,6 +29,7 @@ from livecart.media.sdp import check_play, check_publish, read_offer
 from livecart.media.stats import MediaCollector, MediaStats
 from livecart.runtime import Runtime, cancel_and_wait
 from livecart.store import keys
+from livecart.store.clock import redis_time_us
 
 log = logging.getLogger("livecart.media")
 

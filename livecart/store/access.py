@@ -25,8 +25,9 @@ from redis.asyncio import Redis
 from livecart.config import Settings, redact_url_secrets
 from livecart.errors import EmbeddedRedisError
 from livecart.runtime import wait_for_redis
-from livecart.store.client import make_client
+from livecart.store.client import close_client, make_client
 from livecart.store.embedded import EmbeddedRedis, resolve_server_binary
+from livecart.store.layout import migrate_catalog_layout
 from livecart.store.scripts import Scripts
 
 
@@ -53,8 +54,10 @@ async def open_store(settings: Settings) -> AsyncIterator[Store]:
         else:
             url, source = settings.redis.url, f"Redis at {redact_url_secrets(settings.redis.url)}"
         redis = make_client(url, settings.redis)
-        stack.push_async_callback(redis.aclose)
+        stack.push_async_callback(close_client, redis)
         await wait_for_redis(redis, settings.redis.startup_timeout_s, source)
+        if not settings.redis.cluster:
+            await migrate_catalog_layout(redis)
         yield Store(redis, Scripts(redis), source)
 
 

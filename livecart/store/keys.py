@@ -1,8 +1,11 @@
 """Every Redis key livecart uses is named here, and every id is checked before it is.
 
 Keys of one show carry the hash tag ``{s:SHOWID}`` (DESIGN.md invariant 6), so every
-script that touches one show touches one Cluster slot. What spans shows (brands,
-products, creators) lives outside any show's slot and is never written by a show script.
+script that touches one show touches one Cluster slot. What spans shows lives outside
+any show's slot and is never written by a show script: the catalog in a slot of its own
+(``{cat}``), each creator's ledger in its creator's (``{c:ID}``), each brand's stock in
+its brand's (``{b:ID}``), and single-key records (order copies, webhook deliveries,
+buyer profiles) wherever their key falls.
 
 An id is 1-64 characters of letters, digits and ``_ - . @ +``: enough for SKUs, emails
 and UUIDs, and never ``{ } :`` (which would break the hash tag or the key layout),
@@ -16,6 +19,14 @@ import re
 from livecart.errors import InvalidInput
 
 NAMESPACE = "lc"
+# The catalog (brands, products, variants, creators, their indexes and settings) in one
+# slot: a merchant's edit checks and writes several of them in one MULTI (a product,
+# its brand's index, its variants' owners), which a Cluster allows only within a slot.
+# Catalog writes are rare and small; what viewers do touches shows' slots only.
+CATALOG = f"{NAMESPACE}:{{cat}}"
+# Key prefixes before the catalog had its slot: ``migrate_catalog_layout`` renames them.
+OLD_CATALOG_PREFIXES = ("brand:", "creator:", "product:", "variant:")
+OLD_CATALOG_KEYS = ("brands", "creators")
 ID_PATTERN = re.compile(r"[A-Za-z0-9_.@+-]{1,64}")
 ID_RULE = "1-64 characters of letters, digits and _ - . @ +"
 
@@ -215,59 +226,59 @@ def shows_by_start() -> str:
 
 def brand_shows(brand_id: str) -> str:
     """Sorted set of the brand's show ids (score 0, id order): the listing's brand filter."""
-    return f"{NAMESPACE}:brand:{check_id(brand_id, 'brand')}:shows"
+    return f"{CATALOG}:brand:{check_id(brand_id, 'brand')}:shows"
 
 
 def creator_shows(creator_id: str) -> str:
     """Sorted set of the creator's show ids (score 0, id order): the listing's creator
     filter. A brand's own show (no creator) is in no creator's index."""
-    return f"{NAMESPACE}:creator:{check_id(creator_id, 'creator')}:shows"
+    return f"{CATALOG}:creator:{check_id(creator_id, 'creator')}:shows"
 
 
 def brand(brand_id: str) -> str:
-    return f"{NAMESPACE}:brand:{check_id(brand_id, 'brand')}"
+    return f"{CATALOG}:brand:{check_id(brand_id, 'brand')}"
 
 
 def brands_index() -> str:
-    return f"{NAMESPACE}:brands"
+    return f"{CATALOG}:brands"
 
 
 def brand_shipping(brand_id: str) -> str:
     """String: the brand's shipping rule JSON (flat fee, free-over threshold)."""
-    return f"{NAMESPACE}:brand:{check_id(brand_id, 'brand')}:shipping"
+    return f"{CATALOG}:brand:{check_id(brand_id, 'brand')}:shipping"
 
 
 def brand_webhook(brand_id: str) -> str:
     """String: the brand's webhook endpoint JSON (url, signing secret)."""
-    return f"{NAMESPACE}:brand:{check_id(brand_id, 'brand')}:webhook"
+    return f"{CATALOG}:brand:{check_id(brand_id, 'brand')}:webhook"
 
 
 def brand_products(brand_id: str) -> str:
     """Sorted set of the brand's SKUs (score 0, ordered by SKU for stable pagination)."""
-    return f"{NAMESPACE}:brand:{check_id(brand_id, 'brand')}:products"
+    return f"{CATALOG}:brand:{check_id(brand_id, 'brand')}:products"
 
 
 def product(sku: str) -> str:
-    return f"{NAMESPACE}:product:{check_id(sku, 'sku')}"
+    return f"{CATALOG}:product:{check_id(sku, 'sku')}"
 
 
 def variant_owner(sku: str) -> str:
     """String: the SKU of the product that sells ``sku`` as one of its variants. Kept
     with the product in one transaction, so a variant SKU names one product catalog-wide."""
-    return f"{NAMESPACE}:variant:{check_id(sku, 'sku')}"
+    return f"{CATALOG}:variant:{check_id(sku, 'sku')}"
 
 
 def creator(creator_id: str) -> str:
-    return f"{NAMESPACE}:creator:{check_id(creator_id, 'creator')}"
+    return f"{CATALOG}:creator:{check_id(creator_id, 'creator')}"
 
 
 def creators_index() -> str:
-    return f"{NAMESPACE}:creators"
+    return f"{CATALOG}:creators"
 
 
 def creator_showcase(creator_id: str) -> str:
     """Sorted set of the SKUs a creator showcases (score: position)."""
-    return f"{NAMESPACE}:creator:{check_id(creator_id, 'creator')}:showcase"
+    return f"{CATALOG}:creator:{check_id(creator_id, 'creator')}:showcase"
 
 
 def active_shows() -> str:
@@ -350,7 +361,7 @@ def webhooks_dead() -> str:
 def brand_webhook_deliveries(brand_id: str) -> str:
     """Sorted set delivery id -> when it was created (ms): the brand's deliveries, newest
     last, capped and trimmed when new ones are added (see commerce/orders/webhooks.py)."""
-    return f"{NAMESPACE}:brand:{check_id(brand_id, 'brand')}:webhook:deliveries"
+    return f"{CATALOG}:brand:{check_id(brand_id, 'brand')}:webhook:deliveries"
 
 
 # --- The hub: chat, moderation, presence (all in the show's slot) -----------------
@@ -465,3 +476,27 @@ def brand_moves_settled(brand_id: str) -> str:
     """Sorted set move id -> when it settled (ms): the sweep forgets moves settled more
     than inventory.MOVE_RETENTION_MS ago (their id may then name a new move)."""
     return f"{_brand_slot(brand_id)}:moves:settled"
+
+
+# --- the nodes: heartbeats, outside every show's slot (one key per command) -----------
+
+
+def nodes() -> str:
+    """Zset: node name -> Redis time (ms) the node started: the nodes to watch."""
+    return f"{NAMESPACE}:nodes"
+
+
+def node_heartbeat(name: str) -> str:
+    """String with a short TTL: present while the node ``name`` is alive."""
+    return f"{NAMESPACE}:node:{name}"
+
+
+def node_takeover(name: str) -> str:
+    """String: the survivor taking over the dead node ``name``'s work."""
+    return f"{NAMESPACE}:node:{name}:takeover"
+
+
+def show_durable_mark(show_id: str) -> str:
+    """String (short TTL) a confirmation writes last, so a WAITAOF on its connection
+    waits for everything before it (store/durability.py)."""
+    return f"{show(show_id)}:durable"

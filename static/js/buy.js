@@ -55,7 +55,7 @@ export function createActions({ hub, cart, signIn, ref = null, setUpCard = null 
         return { kind: "refused", text: say(error.code) };
       }
       if (reply.result === "in_progress" && attempt < IN_PROGRESS_RETRIES) {
-        await sleep(IN_PROGRESS_WAIT_MS);
+        await sleep(reply.retry_after_ms ?? IN_PROGRESS_WAIT_MS);
         continue;
       }
       if (reply.result === "in_progress") return { kind: "refused", text: say("in_progress") };

@@ -30,9 +30,12 @@ CSV_HEADER = "sku,brand,title,price,currency,description,image_url,commission_bp
 
 
 async def store_snapshot(redis: Redis) -> dict[str, Any]:
-    """Every key with its type and full value: equal snapshots mean nothing changed."""
+    """Every key with its type and full value: equal snapshots mean nothing changed.
+    The nodes' heartbeats (``lc:node:*``, ``lc:nodes``) are left out: each node writes
+    them on its own, every half second, whatever the requests."""
     state: dict[str, Any] = {}
     names = [str(name) for name in await redis.keys("*")]  # decode_responses: already str
+    names = [name for name in names if not name.startswith("lc:node")]
     for key in sorted(names):
         kind = await redis.type(key)
         if kind == "string":

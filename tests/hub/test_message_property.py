@@ -45,7 +45,15 @@ from tests.bad_input import (
     json_values,
 )
 from tests.commerce.conftest import seed_show
-from tests.helpers import STRONG_ADMIN_KEY, STRONG_SECRET, LiveServer, serve_app
+from tests.conftest import CLUSTER
+from tests.helpers import (
+    STRONG_ADMIN_KEY,
+    STRONG_SECRET,
+    LiveServer,
+    flush_store,
+    raw_client,
+    serve_app,
+)
 from tests.hub.live import SHOW, HubClient, token, ws_url
 from tests.keyspace import Snapshot, differences, snapshot
 
@@ -316,7 +324,7 @@ def error_problems(
 async def hub(redis_server: EmbeddedRedis) -> AsyncIterator[Hub]:
     server_settings = Settings().with_overrides(
         {
-            "redis": {"url": redis_server.url},
+            "redis": {"url": redis_server.url, "cluster": bool(CLUSTER)},
             "auth": {"secret": STRONG_SECRET, "admin_api_key": STRONG_ADMIN_KEY},
             "server": {"port": 0},
             "hub": {
@@ -328,8 +336,8 @@ async def hub(redis_server: EmbeddedRedis) -> AsyncIterator[Hub]:
             },
         }
     )
-    raw = Redis.from_url(server_settings.redis.url)
-    await raw.flushall()
+    raw = raw_client(server_settings)
+    await flush_store(raw)
     async with serve_app(server_settings) as live:
         await seed_show(live.runtime, SHOW)
         state = Hub(live, raw)

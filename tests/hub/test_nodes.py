@@ -67,6 +67,7 @@ async def nodes(
     await seed_show(runtime)
     env = {
         "LIVECART_REDIS_URL": settings.redis.url,
+        "LIVECART_REDIS_CLUSTER": str(settings.redis.cluster).lower(),
         "LIVECART_AUTH_SECRET": STRONG_SECRET,
         "LIVECART_AUTH_ADMIN_API_KEY": STRONG_ADMIN_KEY,
         # `serve` refuses the test provider; the built-in one approves at once.

@@ -7,7 +7,8 @@ import time
 import pytest
 from redis.asyncio import Redis
 
-from livecart.media.clock import ClockSample, StreamClock, best_offset_us, redis_time_us
+from livecart.media.clock import ClockSample, StreamClock, best_offset_us
+from livecart.store.clock import redis_time_us
 
 
 def test_the_sample_with_the_shortest_round_trip_wins() -> None:

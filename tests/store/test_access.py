@@ -27,7 +27,7 @@ async def test_with_a_url_it_uses_that_redis(settings: Settings, redis: Redis) -
         await save_brand(store.redis, Brand("b1", "One"))
         assert "Redis at unix://" in store.source
         assert len(store.scripts) > 0
-    assert await redis.get("lc:brand:b1") is not None
+    assert await redis.get("lc:{cat}:brand:b1") is not None
 
 
 async def test_with_the_data_directory_free_it_runs_an_embedded_redis_for_the_duration(
@@ -46,7 +46,7 @@ async def test_with_the_data_directory_free_it_runs_an_embedded_redis_for_the_du
     await server.start()
     try:
         client = Redis.from_url(server.url, decode_responses=True)
-        assert await client.get("lc:brand:b1") is not None
+        assert await client.get("lc:{cat}:brand:b1") is not None
         await client.aclose()
     finally:
         await server.stop()
@@ -74,7 +74,7 @@ async def test_with_a_livecart_running_on_the_directory_it_uses_that_nodes_redis
     finally:
         node.kill()
     async with open_store(embedded_settings(tmp_path / "data")) as store:
-        assert await store.redis.get("lc:brand:from-outside") is not None
+        assert await store.redis.get("lc:{cat}:brand:from-outside") is not None
 
 
 async def test_a_lock_holder_whose_redis_does_not_answer_is_reported(data_dir: Path) -> None:

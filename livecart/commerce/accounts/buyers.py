@@ -32,6 +32,7 @@ from livecart.commerce.catalog.products import begin_writes, optimistic
 from livecart.errors import InvalidInput, RateLimited
 from livecart.runtime import Runtime
 from livecart.store import keys
+from livecart.store.clock import redis_now_ms
 
 # ISO 3166-1 alpha-2, every assigned code (static/js/countries.js offers the same list).
 COUNTRIES = frozenset(
@@ -274,7 +275,7 @@ async def create_buyer(runtime: Runtime, profile: Profile, client_address: str) 
             f"every {settings.signup_window_s} s",
             extra={"retry_after_ms": int(value)},
         )
-    now = await _now_ms(runtime.redis)
+    now = await redis_now_ms(runtime.redis)
     while True:  # a clash is unlikely, but a buyer is never overwritten
         buyer_id = new_buyer_id(profile)
         stored = StoredProfile(buyer_id, profile, now, now)
@@ -315,7 +316,7 @@ async def put_profile(redis: Redis, user: str, profile: Profile) -> tuple[Stored
 
     Orders already placed keep the contact they were shipped to.
     """
-    now = await _now_ms(redis)
+    now = await redis_now_ms(redis)
     key = keys.buyer_profile(user)
 
     async def attempt(pipe: Pipeline) -> tuple[StoredProfile, bool]:
@@ -384,8 +385,3 @@ def order_contact(raw_profile: str | bytes | None) -> dict[str, Any]:
         "ship_to": {"name": p.name, **p.address.to_dict()},
         "display_name": p.display_name,
     }
-
-
-async def _now_ms(redis: Redis) -> int:
-    seconds, micros = await redis.time()
-    return int(seconds) * 1000 + int(micros) // 1000

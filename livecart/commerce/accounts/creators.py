@@ -26,6 +26,8 @@ from livecart.commerce.catalog.products import (
     get_products,
     lex_page,
     optimistic,
+    watched_exists,
+    watched_mget,
 )
 from livecart.errors import Conflict, InvalidInput, NotFound
 from livecart.paging import PAGE_LIMIT_DEFAULT
@@ -107,7 +109,7 @@ async def create_creator(redis: Redis, creator: Creator) -> None:
     key = keys.creator(creator.id)
 
     async def attempt(pipe: Pipeline) -> None:
-        if await pipe.exists(key):
+        if await watched_exists(pipe, key):
             raise Conflict(f"creator {creator.id!r} already exists", field="id")
         begin_writes(pipe)
         pipe.set(key, orjson.dumps(creator.to_dict()))
@@ -127,10 +129,10 @@ async def set_showcase(redis: Redis, creator_id: str, skus: tuple[str, ...]) -> 
     showcase_key = keys.creator_showcase(creator_id)
 
     async def attempt(pipe: Pipeline) -> None:
-        if not await pipe.exists(creator_key):
+        if not await watched_exists(pipe, creator_key):
             raise NotFound(f"creator {creator_id!r} does not exist", field="creator")
         if product_keys:
-            found = await pipe.mget(product_keys)
+            found = await watched_mget(pipe, product_keys)
             for i, (sku, raw) in enumerate(zip(skus, found, strict=True)):
                 if raw is None:
                     raise NotFound(f"product {sku!r} does not exist", field=f"skus[{i}]")

@@ -28,11 +28,18 @@ from redis.exceptions import RedisError
 from livecart.commerce.accounts.buyers import order_contact
 from livecart.commerce.auctions.keys import Kind, award_keys
 from livecart.commerce.payments.providers import Authorisation, PaymentError
-from livecart.commerce.sales.checkout import Outcome, build_order, capture_now, void_quietly
+from livecart.commerce.sales.checkout import (
+    Outcome,
+    build_order,
+    capture_now,
+    in_progress,
+    void_quietly,
+)
 from livecart.commerce.sales.shipping import rule_from_json
 from livecart.errors import Conflict, LivecartError, NotFound
 from livecart.runtime import Runtime
 from livecart.store import keys
+from livecart.store.durability import run_confirmed
 
 log = logging.getLogger("livecart.awards")
 
@@ -145,12 +152,16 @@ async def settle(runtime: Runtime, show: str, kind: Kind, hold: dict[str, Any]) 
             return await _unpaid(runtime, show, kind, item, attempt, auth.code)
     order = build_order(order_id, show, hold, auth, provider_name, contact, shipping)
     order[kind] = item
-    reply = await _confirm(runtime, show, kind, item, order, contact["display_name"] or "", attempt)
+    reply, durable = await _confirm(
+        runtime, show, kind, item, order, contact["display_name"] or "", attempt
+    )
     if reply[0] == "gone":
         await void_quietly(runtime, hold["id"], auth.reference, buyer)
         return Outcome(result="hold_expired", sku=hold["lines"][0]["sku"])
     if amount and runtime.settings.stripe.capture == "confirm":
         await capture_now(runtime, order_id, auth.reference, amount, hold["currency"])
+    if not durable:  # written; not yet in enough replicas' AOF (store.durability)
+        return in_progress(replayed=False)
     return Outcome(result="confirmed", order=orjson.loads(reply[1]))
 
 
@@ -162,22 +173,20 @@ async def _confirm(
     order: dict[str, Any],
     buyer_name: str,
     attempt: str,
-) -> list[Any]:
-    """Retried on a lost reply: the script finds the order it wrote."""
+) -> tuple[list[Any], bool]:
+    """Retried on a lost reply: the script finds the order it wrote. Also says whether
+    the replicas hold it (store.durability)."""
     delay = 0.05
     for tries_left in range(CONFIRM_TRIES - 1, -1, -1):
         try:
-            reply: list[Any] = await runtime.scripts["award_confirm"](
-                keys=award_keys(show, kind, item, order_id=order["id"]),
-                args=[
-                    order["id"],
-                    orjson.dumps(order).decode(),
-                    maxlen(runtime),
-                    buyer_name,
-                    attempt,
-                ],
+            reply, durable = await run_confirmed(
+                runtime,
+                show,
+                runtime.scripts["award_confirm"],
+                award_keys(show, kind, item, order_id=order["id"]),
+                [order["id"], orjson.dumps(order).decode(), maxlen(runtime), buyer_name, attempt],
             )
-            return reply
+            return reply, durable
         except RedisError as exc:
             if not tries_left:
                 raise

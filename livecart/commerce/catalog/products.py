@@ -310,6 +310,19 @@ async def optimistic(
     )
 
 
+async def watched_exists(pipe: Pipeline, key: str) -> bool:
+    """EXISTS read under WATCH. Not ``pipe.exists``: redis-py's cluster pipeline splits
+    EXISTS by slot and, under WATCH, drops the reply (it answers the pipeline itself)."""
+    return bool(await pipe.execute_command("EXISTS", key))
+
+
+async def watched_mget(pipe: Pipeline, names: Sequence[str]) -> list[Any]:
+    """MGET read under WATCH (the keys of one slot). Not ``pipe.mget``: redis-py's
+    cluster pipeline refuses it by name, though the command itself is fine."""
+    found: list[Any] = await pipe.execute_command("MGET", *names)  # type: ignore[assignment]
+    return found
+
+
 def begin_writes(pipe: Pipeline) -> None:
     """End the reads of an ``optimistic`` attempt: what is queued from here on is the MULTI."""
     pipe.multi()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
@@ -344,7 +357,7 @@ async def create_brand(redis: Redis, brand: Brand) -> None:
     key = keys.brand(brand.id)
 
     async def attempt(pipe: Pipeline) -> None:
-        if await pipe.exists(key):
+        if await watched_exists(pipe, key):
             raise Conflict(f"brand {brand.id!r} already exists", field="id")
         begin_writes(pipe)
         pipe.set(key, orjson.dumps(brand.to_dict()))
@@ -358,7 +371,7 @@ async def update_brand(redis: Redis, brand: Brand) -> None:
     key = keys.brand(brand.id)
 
     async def attempt(pipe: Pipeline) -> None:
-        if not await pipe.exists(key):
+        if not await watched_exists(pipe, key):
             raise NotFound(f"brand {brand.id!r} does not exist", field="brand")
         begin_writes(pipe)
         pipe.set(key, orjson.dumps(brand.to_dict()))
@@ -371,7 +384,7 @@ async def delete_brand(redis: Redis, brand_id: str) -> None:
     key, products = keys.brand(brand_id), keys.brand_products(brand_id)
 
     async def attempt(pipe: Pipeline) -> None:
-        if not await pipe.exists(key):
+        if not await watched_exists(pipe, key):
             raise NotFound(f"brand {brand_id!r} does not exist", field="brand")
         count = await pipe.zcard(products)
         if count:
@@ -454,11 +467,10 @@ async def _sku_clashes(pipe: Pipeline, products: Sequence[Product]) -> list[Live
     variant_skus = [variant.sku for product in products for variant in product.variants]
     owner_keys = [keys.variant_owner(p.sku) for p in products]
     owner_keys += [keys.variant_owner(sku) for sku in variant_skus]
-    found = await pipe.mget(owner_keys)
+    found = await watched_mget(pipe, owner_keys)
     own_owners, variant_owners = found[: len(products)], iter(found[len(products) :])
-    products_found = (
-        await pipe.mget([keys.product(sku) for sku in variant_skus]) if variant_skus else []
-    )
+    variant_keys = [keys.product(sku) for sku in variant_skus]
+    products_found = await watched_mget(pipe, variant_keys) if variant_keys else []
     existing = iter(products_found)
     clashes: list[LivecartError | None] = []
     for product, owner in zip(products, own_owners, strict=True):
@@ -537,9 +549,9 @@ async def create_product(redis: Redis, product: Product) -> None:
     key, brand_key = keys.product(product.sku), keys.brand(product.brand)
 
     async def attempt(pipe: Pipeline) -> None:
-        if await pipe.exists(key):
+        if await watched_exists(pipe, key):
             raise Conflict(f"product {product.sku!r} already exists", field="sku")
-        if not await pipe.exists(brand_key):
+        if not await watched_exists(pipe, brand_key):
             raise NotFound(f"brand {product.brand!r} does not exist", field="brand")
         clash = await _sku_clash(pipe, product)
         if clash is not None:
@@ -559,7 +571,7 @@ async def replace_product(redis: Redis, product: Product) -> Product:
         raw = await pipe.get(key)
         if raw is None:
             raise NotFound(f"product {product.sku!r} does not exist", field="sku")
-        if not await pipe.exists(brand_key):
+        if not await watched_exists(pipe, brand_key):
             raise NotFound(f"brand {product.brand!r} does not exist", field="brand")
         clash = await _sku_clash(pipe, product)
         if clash is not None:
@@ -622,9 +634,9 @@ async def put_products_checked(redis: Redis, products: Sequence[Product]) -> lis
     sku_keys = [key for p in products for key in _sku_keys(p)]
 
     async def attempt(pipe: Pipeline) -> list[PutRefusal]:
-        brands_found = await pipe.mget(brand_keys)
+        brands_found = await watched_mget(pipe, brand_keys)
         known = {b for b, raw in zip(brand_ids, brands_found, strict=True) if raw is not None}
-        olds = await pipe.mget(product_keys)
+        olds = await watched_mget(pipe, product_keys)
         clashes = await _sku_clashes(pipe, products)
         begin_writes(pipe)
         refused = []

@@ -42,6 +42,7 @@ from livecart.commerce.sales.keys import sale_keys
 from livecart.errors import Conflict, InvalidInput, LivecartError, NotFound
 from livecart.runtime import Runtime
 from livecart.store import keys
+from livecart.store.clock import redis_now_ms
 
 log = logging.getLogger("livecart.inventory")
 
@@ -211,7 +212,7 @@ async def _watch_shows_selling(redis: Redis, brand: str, sku: str) -> None:
         selling = await pipe.execute()
     watched = [show for show, has in zip(shows, selling, strict=True) if has]
     if watched:
-        now = await _redis_ms(redis)
+        now = await redis_now_ms(redis)
         await redis.zadd(keys.brand_move_shows(brand), dict.fromkeys(watched, now), nx=True)
 
 
@@ -447,11 +448,6 @@ class SweepReport:
     forgotten: int = 0  # settled moves past MOVE_RETENTION_MS, dropped
 
 
-async def _redis_ms(redis: Redis) -> int:
-    seconds, micros = await redis.time()
-    return int(seconds) * 1000 + int(micros) // 1000
-
-
 async def sweep_inventory(
     runtime: Runtime,
     *,
@@ -465,7 +461,7 @@ async def sweep_inventory(
     report = SweepReport()
     brands: set[str] = await redis.smembers(keys.inventory_brands())  # type: ignore[assignment]
     for brand in sorted(brands):
-        now = await _redis_ms(redis)
+        now = await redis_now_ms(redis)
         due: list[str] = await redis.zrangebyscore(  # type: ignore[assignment]
             keys.brand_moves_pending(brand), "-inf", now - settle_after_ms, start=0, num=SWEEP_BATCH
         )
@@ -561,7 +557,7 @@ async def return_ended_show_stock(runtime: Runtime, show: str) -> int:
     skus: list[str] = await redis.hkeys(keys.brand_inventory(brand))  # type: ignore[assignment]
     if not skus:
         return 0
-    moved, _ = await _return_if_ended(runtime, brand, show, skus, await _redis_ms(redis))
+    moved, _ = await _return_if_ended(runtime, brand, show, skus, await redis_now_ms(redis))
     return moved
 
 

@@ -8,8 +8,13 @@ consumer per node process in each group, so the nodes share the work and each en
 goes to one of them at a time. An entry is acknowledged only after it was applied (the
 projections) or turned into a delivery record (the webhooks). Both steps are keyed by
 the order id, so an entry applied twice (a node that died after applying and before
-acknowledging, whose entries another node reclaims with XAUTOCLAIM once they have been
-idle ``RECLAIM_IDLE_MS``) changes nothing the second time.
+acknowledging) changes nothing the second time.
+
+A node's consumer name is its node name (livecart.nodes). When a node's heartbeat
+lapses, a survivor takes its pending entries over at once (``adopt``: XPENDING for that
+consumer, XCLAIM with no minimum idle time, apply, acknowledge). Entries idle
+``RECLAIM_IDLE_MS`` are still reclaimed by every node's XAUTOCLAIM, for consumers no
+heartbeat names (a node from before heartbeats, one whose takeover failed).
 
 A malformed entry never wedges a stream: it is logged, dead-lettered (it appears in
 ``GET /api/webhooks/dead``) and acknowledged.
@@ -23,9 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import secrets
-import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -36,8 +38,10 @@ from livecart.commerce.orders.projections import project_orders
 from livecart.commerce.orders.records import ORDER_CONFIRMED, ORDER_EVENTS, Order, parse_order
 from livecart.commerce.orders.webhooks import dead_letter_entry, enqueue_deliveries
 from livecart.errors import InvalidInput
+from livecart.nodes import node_name
 from livecart.runtime import Runtime
 from livecart.store import keys
+from livecart.store.clock import redis_now_ms
 
 log = logging.getLogger("livecart.outbox")
 
@@ -54,12 +58,6 @@ ERROR_BACKOFF_S = 1.0
 Entry = tuple[str, dict[str, str] | None]
 
 
-def consumer_name() -> str:
-    """Unique per node process: a restarted node is a new consumer, and the entries its
-    previous life left pending are reclaimed like any dead node's."""
-    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
-
-
 async def run_order_consumers(runtime: Runtime) -> None:
     """Consume every started show's outbox until cancelled; safe on every node at once.
 
@@ -68,7 +66,7 @@ async def run_order_consumers(runtime: Runtime) -> None:
     show's outbox lives in its own slot (invariant 6) and one command may only name keys
     of one slot; a blocking read per show would hold a connection per show.
     """
-    consumers = OrderConsumers(runtime, consumer_name())
+    consumers = OrderConsumers(runtime, node_name(runtime))
     idle_s = runtime.settings.webhooks.poll_interval_ms / 1000
     while True:
         try:
@@ -154,7 +152,6 @@ class OrderConsumers:
                     start = "0" if group in state.reread_own else ">"
                     pipe.xreadgroup(group, self.name, {stream: start}, count=self.read_count)
                 pipe.hmget(keys.show(show), "state", "ended_at")
-                pipe.time()
                 replies = await pipe.execute()
         except ResponseError as exc:
             if "NOGROUP" in str(exc):  # the stream was deleted: make it and its groups again
@@ -162,7 +159,9 @@ class OrderConsumers:
                 return True
             raise
         show_state, ended_at = replies[4]
-        now_ms = int(replies[5][0]) * 1000 + int(replies[5][1]) // 1000
+        # Read after the reads, only when needed (a Cluster pipeline takes no TIME): the
+        # show's server's clock.
+        now_ms: int | None = None
 
         read_any = False
         acked_any = False
@@ -179,6 +178,8 @@ class OrderConsumers:
             if entries:
                 read_any = True
                 try:
+                    if now_ms is None:
+                        now_ms = await redis_now_ms(self.redis, near=stream)
                     done = await self._apply(group, show, entries, now_ms)
                 except (RedisError, OSError):
                     state.reread_own.add(group)
@@ -190,8 +191,54 @@ class OrderConsumers:
         if acked_any:
             await self._trim(stream)
         elif not read_any and show_state == "ended":
+            now_ms = await redis_now_ms(self.redis, near=stream)
             await self._retire_if_done(show, stream, ended_at, now_ms)
         return read_any
+
+    async def adopt(self, dead: str) -> int:
+        """Take over and apply every entry the consumer ``dead`` (a node whose heartbeat
+        lapsed) read and did not acknowledge, in every show and group, then drop that
+        consumer. Returns the number of entries applied. Safe to run on two nodes at
+        once, and alongside the dead node's own late acknowledgements: applying is
+        keyed by order id, and XCLAIM hands an entry to one caller at a time."""
+        adopted = 0
+        async for show in self.redis.sscan_iter(keys.outbox_shows(), count=500):
+            try:
+                stream = keys.show_outbox(show)
+            except InvalidInput:
+                continue  # run_pass removes it
+            for group in GROUPS:
+                try:
+                    adopted += await self._adopt_group(show, stream, group, dead)
+                except ResponseError as exc:
+                    if "NOGROUP" not in str(exc):
+                        raise
+        return adopted
+
+    async def _adopt_group(self, show: str, stream: str, group: str, dead: str) -> int:
+        adopted = 0
+        while True:
+            pending = await self.redis.xpending_range(
+                stream, group, min="-", max="+", count=self.read_count, consumername=dead
+            )
+            if not pending:
+                break
+            ids = [str(entry["message_id"]) for entry in pending]
+            # An entry trimmed meanwhile comes back without its data (or not at all):
+            # _apply logs and dead-letters it, as a pass does.
+            claimed: list[Entry] = await self.redis.xclaim(  # type: ignore[assignment]
+                stream, group, self.name, min_idle_time=0, message_ids=list(ids)
+            )
+            entries = [(entry_id, fields or None) for entry_id, fields in claimed]
+            if entries:
+                now_ms = await redis_now_ms(self.redis, near=stream)
+                done = await self._apply(group, show, entries, now_ms)
+                await self.redis.xack(stream, group, *done)
+                adopted += len(done)
+            if len(pending) < self.read_count:
+                break
+        await self.redis.xgroup_delconsumer(stream, group, dead)
+        return adopted
 
     async def _create_groups(self, stream: str) -> None:
         for group in GROUPS:
@@ -284,11 +331,10 @@ class OrderConsumers:
         come (see ``_retire_if_done``)."""
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hmget(keys.show(show), "state", "ended_at")
-            pipe.time()
-            (state, ended_at), (seconds, micros) = await pipe.execute()
+            ((state, ended_at),) = await pipe.execute()
         if state != "ended":
             return
-        now_ms = int(seconds) * 1000 + int(micros) // 1000
+        now_ms = await redis_now_ms(self.redis, near=stream)
         if ended_at and now_ms - int(ended_at) < retire_grace_ms(self.runtime):
             return
         await self.redis.srem(keys.outbox_shows(), show)

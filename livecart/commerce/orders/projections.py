@@ -33,6 +33,7 @@ from livecart.commerce.orders.records import (
 from livecart.errors import NotFound
 from livecart.runtime import Runtime
 from livecart.store import keys
+from livecart.store.batch import ScriptCall, run_scripts
 
 
 def ledger_entry(order: Order) -> dict[str, Any]:
@@ -126,63 +127,71 @@ def reversal_entry(order: Order, refunded: int, refund: str | None) -> bytes:
 async def project_orders(runtime: Runtime, orders: Sequence[Order]) -> int:
     """Apply each order to the projections; return how many were new.
 
-    One round trip for the batch. Per order the writes go in this order: the ledger,
-    the copy, the buyer's index, the index of all orders. The last one, a ZADD NX, is
-    what says "newly applied": an order whose earlier writes landed before a crash is
-    completed by the next delivery and counted then, once. Readers of an index always
-    find the copy, which was written before it.
+    Two round trips for the batch: first every order's ledger entry and copy (scripts,
+    each in its own key's slot), then the indexes. The last write, the index of all
+    orders (a ZADD NX), is what says "newly applied": an order whose earlier writes
+    landed before a crash is completed by the next delivery and counted then, once.
+    Readers of an index always find the copy, which was written before it.
     """
     if not orders:
         return 0
     script = runtime.scripts["apply_commission"]
     copy = runtime.scripts["project_order"]
     reverse = runtime.scripts["reverse_commission"]
-    marks: list[int] = []
-    async with runtime.redis.pipeline(transaction=False) as pipe:
-        for order in orders:
-            # No creator: a brand's own show that no share link led to. Nobody earns on
-            # it, so it has no ledger entry; its copy and indexes below are as any order's.
-            if order.creator is not None and order.event in CREDITED_BY:
-                ledger_keys = [
-                    keys.creator_ledger(order.creator),
-                    keys.creator_earnings(order.creator),
-                    keys.creator_ledger_by_time(order.creator),
-                ]
-                # A cancel or refund credits the order first (a no-op when its
-                # confirmation was applied): it may be read before the confirmation
-                # when a dead node's entries are reclaimed late.
-                await script(
-                    keys=ledger_keys,
-                    args=[
+    calls: list[ScriptCall] = []
+    for order in orders:
+        # No creator: a brand's own show that no share link led to. Nobody earns on
+        # it, so it has no ledger entry; its copy and indexes below are as any order's.
+        if order.creator is not None and order.event in CREDITED_BY:
+            ledger_keys = [
+                keys.creator_ledger(order.creator),
+                keys.creator_earnings(order.creator),
+                keys.creator_ledger_by_time(order.creator),
+            ]
+            # A cancel or refund credits the order first (a no-op when its
+            # confirmation was applied): it may be read before the confirmation
+            # when a dead node's entries are reclaimed late.
+            entry = orjson.dumps(ledger_entry(order)).decode()
+            calls.append(
+                ScriptCall(
+                    script,
+                    ledger_keys,
+                    [
                         order.id,
-                        orjson.dumps(ledger_entry(order)).decode(),
+                        entry,
                         order.currency,
                         order.commission_total,
                         order.confirmed_at_ms,
                     ],
-                    client=pipe,
                 )
-                if order.event != ORDER_CONFIRMED and order.commission_total > 0:
-                    refunded, refund = refunded_so_far(order)
-                    due = commission_reversed(order, refunded)
-                    if due > 0:
-                        await reverse(
-                            keys=ledger_keys,
-                            args=[
+            )
+            if order.event != ORDER_CONFIRMED and order.commission_total > 0:
+                refunded, refund = refunded_so_far(order)
+                due = commission_reversed(order, refunded)
+                if due > 0:
+                    reversal = reversal_entry(order, refunded, refund)
+                    calls.append(
+                        ScriptCall(
+                            reverse,
+                            ledger_keys,
+                            [
                                 order.id,
                                 order.version,
                                 order.currency,
                                 due,
                                 order.event_at_ms,
-                                reversal_entry(order, refunded, refund),
+                                reversal,
                             ],
-                            client=pipe,
                         )
-            await copy(keys=[keys.order(order.id)], args=[order.json, order.version], client=pipe)
+                    )
+        calls.append(ScriptCall(copy, [keys.order(order.id)], [order.json, order.version]))
+    await run_scripts(runtime.redis, calls)
+    async with runtime.redis.pipeline(transaction=False) as pipe:
+        for order in orders:
             pipe.zadd(keys.buyer_orders(order.buyer), {order.id: order.confirmed_at_ms}, nx=True)
             pipe.zadd(keys.orders_index(), {order.id: order.confirmed_at_ms}, nx=True)
-            marks.append(len(pipe.command_stack) - 1)
         results = await pipe.execute()
+    marks = range(1, len(results), 2)
     applied = sum(1 for i in marks if results[i] == 1)
     if applied:
         runtime.metrics.orders_projected.inc(applied)

@@ -56,6 +56,7 @@ from livecart.config import WebhookSettings
 from livecart.errors import Conflict, InvalidInput, NotFound
 from livecart.runtime import Runtime
 from livecart.store import keys
+from livecart.store.clock import redis_now_ms
 
 log = logging.getLogger("livecart.webhooks")
 
@@ -138,10 +139,10 @@ async def put_endpoint(
             try:
                 await pipe.watch(key)
                 raw = await pipe.get(key)
-                seconds, micros = await pipe.time()
+                now_ms = await redis_now_ms(redis)
                 current = None if raw is None else Endpoint.from_json(raw)
                 secret = new_secret() if current is None or rotate_secret else current.secret
-                endpoint = Endpoint(url=url, secret=secret, updated_at_ms=_ms(seconds, micros))
+                endpoint = Endpoint(url=url, secret=secret, updated_at_ms=now_ms)
                 pipe.multi()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
                 pipe.set(key, endpoint.to_json())
                 await pipe.execute()
@@ -610,8 +611,7 @@ async def run_webhook_deliveries(runtime: Runtime) -> None:
 
 async def _maintain_dead_letters(runtime: Runtime) -> None:
     """Forget dead letters older than their retention (their records expired with it)."""
-    seconds, micros = await runtime.redis.time()
-    cutoff = _ms(seconds, micros) - DEAD_RETENTION_S * 1000
+    cutoff = await redis_now_ms(runtime.redis) - DEAD_RETENTION_S * 1000
     await runtime.redis.zremrangebyscore(keys.webhooks_dead(), "-inf", cutoff)
 
 
@@ -670,8 +670,7 @@ async def redeliver(redis: Redis, delivery_id: str) -> Delivery:
             raise NotFound(f"webhook {delivery_id!r} does not exist", field="webhook")
         record = Delivery.from_json(raw)
         listed = await redis.zscore(keys.webhooks_dead(), delivery_id) is not None
-        seconds, micros = await redis.time()
-        now_ms = _ms(seconds, micros)
+        now_ms = await redis_now_ms(redis)
         if record.status == DEAD:
             if record.body is None or record.brand is None:
                 raise Conflict(
@@ -694,7 +693,3 @@ async def redeliver(redis: Redis, delivery_id: str) -> Delivery:
     raise Conflict(
         f"webhook {delivery_id!r} is being changed by others; try again", field="webhook"
     )
-
-
-def _ms(seconds: int, micros: int) -> int:
-    return int(seconds) * 1000 + int(micros) // 1000

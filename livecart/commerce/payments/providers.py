@@ -11,6 +11,10 @@ that honours one never authorises a hold twice; ``capture`` gets the order id an
 failed or timed out without an answer, since the provider may have authorised anyway;
 a provider that can find such an authorisation (by the hold id) cancels it.
 
+``lookup`` asks what became of a hold's authorisation, by the hold id (the idempotency
+key ``authorise`` was given): a node that takes over the holds of a dead node confirms
+or releases each by that answer instead of waiting for the hold to expire.
+
 The ``test`` provider exists for tests across processes: it decides by the buyer's id,
 so a test picks the outcome by naming its buyers. ``serve`` refuses it.
 """
@@ -18,9 +22,8 @@ so a test picks the outcome by naming its buyers. ``serve`` refuses it.
 from __future__ import annotations
 
 import asyncio
-import secrets
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 from redis.asyncio import Redis
 
@@ -35,6 +38,18 @@ class Authorisation:
     # The refusal code the buyer's page gets for a decline: "card_required" when the
     # buyer has no card to charge (the page can ask for one), else "payment_declined".
     code: str = "payment_declined"
+
+
+@dataclass(frozen=True)
+class PaymentLookup:
+    """What the provider did with a hold's authorisation: ``authorised`` (``reference``
+    names it; ``amount`` is what it holds, None when the provider does not say),
+    ``declined``, or ``none`` (nothing was authorised for the hold: it never reached
+    the provider, or the provider never decided)."""
+
+    state: Literal["authorised", "declined", "none"]
+    reference: str = ""
+    amount: int | None = None
 
 
 class PaymentError(Exception):
@@ -62,6 +77,11 @@ class PaymentProvider(Protocol):
     async def void(self, *, hold_id: str, reference: str, buyer: str) -> None:
         """Release an authorisation (``reference``; "" when it is not known: find it by
         ``hold_id``). Raises ``PaymentError`` when it could not be done."""
+        ...
+
+    async def lookup(self, *, hold_id: str, buyer: str) -> PaymentLookup:
+        """What became of the authorisation asked for ``hold_id`` (by ``buyer``). Raises
+        ``PaymentError`` when the provider could not say."""
         ...
 
     async def capture(self, *, order_id: str, reference: str, amount: int, currency: str) -> None:
@@ -98,6 +118,10 @@ class ApproveAtOnce:
     ) -> Authorisation:
         return Authorisation(approved=True, reference=f"builtin_{hold_id}")
 
+    async def lookup(self, *, hold_id: str, buyer: str) -> PaymentLookup:
+        # Every authorisation is approved: a hold that did not get its answer would have.
+        return PaymentLookup("authorised", reference=f"builtin_{hold_id}")
+
     async def void(self, *, hold_id: str, reference: str, buyer: str) -> None:
         return None
 
@@ -117,7 +141,12 @@ class ScriptedForTests:
     """Declines buyers named ``decline*``, stalls ``stall*`` for an hour, errors for
     ``error*``, approves everyone else. Approvals, voids, captures and refunds are kept
     so tests can check them; a refund of an ``error*`` or ``refunderror*`` buyer's
-    payment fails."""
+    payment fails.
+
+    ``lookup`` answers by the buyer's name too, so any process can ask about a hold
+    another process sent: ``stallpaid*`` were authorised (the answer never reached the
+    node), other ``stall*`` and ``error*`` never were, ``decline*`` were declined, the
+    rest authorised. References are ``test_<hold id>``, the same in every process."""
 
     name = "test"
 
@@ -126,6 +155,7 @@ class ScriptedForTests:
         self.voided: list[str] = []
         self.captured: list[tuple[str, int]] = []
         self.refunded: list[tuple[str, int]] = []
+        self.looked_up: list[str] = []
 
     async def authorise(
         self,
@@ -144,7 +174,17 @@ class ScriptedForTests:
         if buyer.startswith("error"):
             raise PaymentError("provider unreachable (test provider)")
         self.authorised.append((hold_id, amount))
-        return Authorisation(approved=True, reference=f"test_{secrets.token_hex(6)}")
+        return Authorisation(approved=True, reference=f"test_{hold_id}")
+
+    async def lookup(self, *, hold_id: str, buyer: str) -> PaymentLookup:
+        self.looked_up.append(hold_id)
+        if buyer.startswith("decline"):
+            return PaymentLookup("declined")
+        if buyer.startswith("stallpaid"):
+            return PaymentLookup("authorised", reference=f"test_{hold_id}")
+        if buyer.startswith(("stall", "error")):
+            return PaymentLookup("none")
+        return PaymentLookup("authorised", reference=f"test_{hold_id}")
 
     async def void(self, *, hold_id: str, reference: str, buyer: str) -> None:
         self.voided.append(hold_id)

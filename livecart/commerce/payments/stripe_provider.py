@@ -13,7 +13,10 @@ method id on the buyer's profile. A tap then:
   authorisation failed or timed out without an answer: then the PaymentIntent, if
   Stripe made one, is found among the customer's recent ones by the hold id in its
   metadata;
-- refunds part or all of a captured payment, the refund id as its key.
+- refunds part or all of a captured payment, the refund id as its key;
+- looks up what became of a hold's PaymentIntent (``lookup``), for a node that takes
+  over the holds of a node that died mid-payment: found the same way, by the hold id in
+  its metadata among the customer's recent PaymentIntents.
 
 Stripe's webhooks tell of outcomes livecart did not wait for (``reconcile``): a
 PaymentIntent authorised for a hold that livecart had already released (its answer came
@@ -32,7 +35,7 @@ from redis.asyncio import Redis
 
 from livecart.commerce.accounts import buyers
 from livecart.commerce.auctions import awards
-from livecart.commerce.payments.providers import Authorisation, PaymentError
+from livecart.commerce.payments.providers import Authorisation, PaymentError, PaymentLookup
 from livecart.config import Settings
 from livecart.errors import InvalidInput, LivecartError, NotFound
 from livecart.store import keys
@@ -249,6 +252,22 @@ class StripeProvider:
         for intent_id in await self._intents_of_hold(hold_id, buyer):
             await self._cancel(intent_id, hold_id)
 
+    async def lookup(self, *, hold_id: str, buyer: str) -> PaymentLookup:
+        """The hold's PaymentIntent, found by ``livecart_hold`` in its metadata:
+        ``requires_capture`` or ``succeeded`` is an authorisation; declined
+        (``requires_payment_method``), cancelled or wanting the buyer present
+        (``requires_action``, which authorise lets go of) is a decline; none is none.
+        ``processing`` cannot be told yet: PaymentError, ask again later."""
+        intents = await self._all_intents_of_hold(hold_id, buyer)
+        for intent in intents:
+            if intent.status == "requires_capture":
+                return PaymentLookup("authorised", intent.id, intent.amount_capturable)
+            if intent.status == "succeeded":
+                return PaymentLookup("authorised", intent.id, intent.amount_received)
+        if any(intent.status == "processing" for intent in intents):
+            raise PaymentError(f"the payment of hold {hold_id} is still processing at Stripe")
+        return PaymentLookup("declined" if intents else "none")
+
     async def capture(self, *, order_id: str, reference: str, amount: int, currency: str) -> None:
         try:
             await self.client.v1.payment_intents.capture_async(
@@ -414,8 +433,16 @@ class StripeProvider:
         return str(intent.status)
 
     async def _intents_of_hold(self, hold_id: str, buyer: str) -> list[str]:
-        """The cancellable PaymentIntents made for ``hold_id``, found among the buyer's
-        customer's recent ones by the hold id in their metadata."""
+        """The cancellable PaymentIntents made for ``hold_id``."""
+        return [
+            intent.id
+            for intent in await self._all_intents_of_hold(hold_id, buyer)
+            if intent.status in CANCELLABLE
+        ]
+
+    async def _all_intents_of_hold(self, hold_id: str, buyer: str) -> list[stripe.PaymentIntent]:
+        """The PaymentIntents made for ``hold_id``, found among the buyer's customer's
+        recent ones by the hold id in their metadata."""
         stored = await buyers.get_profile(self._redis, buyer)
         if stored is None or not stored.stripe_customer:
             return []
@@ -432,10 +459,10 @@ class StripeProvider:
         found = []
         for intent in page.data:
             metadata = intent.metadata
-            if metadata is None or intent.status not in CANCELLABLE:
+            if metadata is None:
                 continue
             if "livecart_hold" in metadata and metadata["livecart_hold"] == hold_id:
-                found.append(intent.id)
+                found.append(intent)
         return found
 
 

@@ -9,9 +9,15 @@ The promises (DESIGN.md invariants 4 and 5), and where each is kept:
   hold id as its idempotency key.
 - A confirmed order is durable: "confirmed" is returned only after the confirm script,
   which writes the order and its outbox entry, has been acknowledged by Redis (AOF,
-  fsync before reply in the embedded default).
+  fsync before reply in the embedded default) and, with ``redis.confirm_replicas``, is
+  in that many replicas' AOF (livecart.store.durability); until then the buyer hears
+  ``in_progress`` with a retry hint.
 - A hold that is never confirmed returns its stock by itself: every hold has an expiry
-  the reaper (livecart.commerce.sales.holds) enforces on any node.
+  the reaper (livecart.commerce.sales.holds) enforces on any node. A hold records the
+  node paying for it and the order id it becomes, so when that node dies another one
+  settles it by the provider's word (``settle_orphan``) about a second later.
+- A retry never waits long: a first attempt still being paid for after
+  ``REPLAY_WAIT_S`` is answered ``in_progress`` with ``retry_after_ms``.
 """
 
 from __future__ import annotations
@@ -21,23 +27,29 @@ import hashlib
 import logging
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import orjson
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from livecart import validation as v
 from livecart.commerce.accounts.buyers import order_contact
 from livecart.commerce.accounts.creators import get_creator
-from livecart.commerce.payments.providers import Authorisation, PaymentError
+from livecart.commerce.payments.providers import Authorisation, PaymentError, PaymentLookup
 from livecart.commerce.sales.keys import sale_keys
 from livecart.commerce.sales.shipping import rule_from_json
 from livecart.errors import Conflict, LivecartError, NotFound, StoreUnavailable
+from livecart.nodes import node_name
 from livecart.runtime import Runtime
 from livecart.store import keys
+from livecart.store.durability import replicas_hold_earlier_writes, run_confirmed
 
 log = logging.getLogger("livecart.checkout")
+T = TypeVar("T")
 
 # What a page can show for a buy that did not become an order.
 REFUSALS = frozenset(
@@ -62,6 +74,14 @@ REFUSALS = frozenset(
     }
 )
 VOID_TIMEOUT_S = 5.0
+# A retry of a tap still being paid for waits this long for its outcome, then answers
+# in_progress: a buyer never hangs on a payment (or a dead node's hold) to be settled.
+REPLAY_WAIT_S = 0.6
+# When a page should ask again after in_progress (the reply's retry_after_ms).
+RETRY_AFTER_MS = 500
+# How long a hold-taking script whose reply was lost is sent again: a failover's
+# promotion takes 1.2-1.8 s here (tests/e2e/test_cluster_failover.py).
+LOST_REPLY_RETRY_S = 3.0
 
 
 class IdempotencyConflict(Conflict):
@@ -76,6 +96,7 @@ class Outcome:
     order: dict[str, Any] | None = None
     sku: str | None = None
     replayed: bool = False  # the first outcome of this idempotency key, returned again
+    retry_after_ms: int | None = None  # with in_progress: ask again with the same key then
 
     def to_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {"result": self.result, "replayed": self.replayed}
@@ -83,7 +104,14 @@ class Outcome:
             body["order"] = self.order
         if self.sku:
             body["sku"] = self.sku
+        if self.retry_after_ms is not None:
+            body["retry_after_ms"] = self.retry_after_ms
         return body
+
+
+def in_progress(*, replayed: bool) -> Outcome:
+    """Not decided yet (or not yet durable): the buyer retries with the same key."""
+    return Outcome(result="in_progress", replayed=replayed, retry_after_ms=RETRY_AFTER_MS)
 
 
 @dataclass(frozen=True)
@@ -126,9 +154,14 @@ async def buy(runtime: Runtime, show: str, buyer: str, request: BuyRequest) -> O
     started = time.perf_counter()
     settings = runtime.settings
     ref = await _known_creator(runtime, request.ref)
-    reply = await runtime.scripts["reserve"](
-        keys=sale_keys(show, buyer=buyer, idempotency_key=request.idempotency_key),
-        args=[
+    # Told to the provider and kept in the hold, so a node that takes the hold over
+    # writes the same order (and the provider's late reports match it).
+    order_id = new_id("o")
+    reply, retried = await _take_hold(
+        runtime,
+        "reserve",
+        sale_keys(show, buyer=buyer, idempotency_key=request.idempotency_key),
+        [
             buyer,
             new_id("h"),
             request.fingerprint(show, buyer),
@@ -141,9 +174,12 @@ async def buy(runtime: Runtime, show: str, buyer: str, request: BuyRequest) -> O
             request.sku,
             request.quantity,
             -1 if request.price is None else request.price,
+            node_name(runtime),
+            order_id,
         ],
     )
-    return await _finish(runtime, show, buyer, request.idempotency_key, reply, started)
+    own = order_id if retried else None
+    return await _finish(runtime, show, buyer, request.idempotency_key, reply, started, own)
 
 
 async def checkout_cart(runtime: Runtime, show: str, buyer: str, idempotency_key: str) -> Outcome:
@@ -151,17 +187,63 @@ async def checkout_cart(runtime: Runtime, show: str, buyer: str, idempotency_key
     started = time.perf_counter()
     keys.check_id(idempotency_key, "idempotency_key")
     settings = runtime.settings
-    reply = await runtime.scripts["checkout_cart"](
-        keys=sale_keys(show, buyer=buyer, idempotency_key=idempotency_key),
-        args=[
+    order_id = new_id("o")
+    reply, retried = await _take_hold(
+        runtime,
+        "checkout_cart",
+        sale_keys(show, buyer=buyer, idempotency_key=idempotency_key),
+        [
             buyer,
             _fingerprint("cart", show, buyer),
             idempotency_key,
             settings.checkout.hold_seconds,
             settings.checkout.idempotency_ttl_s,
+            node_name(runtime),
+            order_id,
         ],
     )
-    return await _finish(runtime, show, buyer, idempotency_key, reply, started)
+    own = order_id if retried else None
+    return await _finish(runtime, show, buyer, idempotency_key, reply, started, own)
+
+
+async def _take_hold(
+    runtime: Runtime, script: str, script_keys: list[str], args: list[Any]
+) -> tuple[list[Any], bool]:
+    """Run a hold-taking script; the reply and whether a lost reply was retried.
+
+    A connection that died under the call (a primary's failover, a restarted server)
+    leaves it unknown whether the script ran. It is sent again, with the same arguments,
+    for up to ``LOST_REPLY_RETRY_S``: the script either never ran, or it finds the key
+    it wrote and answers a replay of the pending hold, which ``_finish`` knows for this
+    call's own by the order id the hold carries, and pays for it. Without that, nobody
+    would pay for the hold (its node lives, so no takeover) until it expires.
+    """
+    attempts = 0
+
+    async def attempt() -> list[Any]:
+        nonlocal attempts
+        attempts += 1
+        reply: list[Any] = await runtime.scripts[script](keys=script_keys, args=args)
+        return reply
+
+    reply = await through_failover(attempt)
+    return reply, attempts > 1
+
+
+async def through_failover(call: Callable[[], Awaitable[T]]) -> T:
+    """``call()``, sent again while the connection dies under it (a primary's failover,
+    a restarted server), for up to ``LOST_REPLY_RETRY_S``; then its error. Only for
+    calls that are safe to repeat."""
+    delay = 0.1
+    deadline = time.monotonic() + LOST_REPLY_RETRY_S
+    while True:
+        try:
+            return await call()
+        except (RedisConnectionError, RedisTimeoutError):
+            if time.monotonic() + delay > deadline:
+                raise
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.5)
 
 
 async def _finish(
@@ -171,7 +253,10 @@ async def _finish(
     idempotency_key: str,
     reply: list[Any],
     started: float,
+    own_order: str | None = None,
 ) -> Outcome:
+    """``own_order``: the order id this call gave its hold, when its reply may have been
+    lost on the way (see ``_take_hold``)."""
     kind = reply[0]
     if kind == "conflict":
         raise IdempotencyConflict(
@@ -180,7 +265,10 @@ async def _finish(
         )
     if kind == "refused" and reply[1] == "not_found":
         raise NotFound(f"show {show!r} does not exist", field="show")
-    if kind == "replay":
+    own_hold = None if kind != "replay" else await _own_hold(runtime, show, reply[1], own_order)
+    if own_hold is not None:
+        outcome = await _settle(runtime, show, own_hold)
+    elif kind == "replay":
         outcome = await _replay(runtime, show, buyer, idempotency_key, orjson.loads(reply[1]))
     elif kind == "refused":
         outcome = Outcome(result=reply[1], sku=reply[2] or None)
@@ -191,6 +279,21 @@ async def _finish(
     return outcome
 
 
+async def _own_hold(
+    runtime: Runtime, show: str, record_json: str, own_order: str | None
+) -> dict[str, Any] | None:
+    """The pending hold a replayed key points to, when it is the one this call took
+    (its order id is ``own_order``) before its reply was lost."""
+    if own_order is None:
+        return None
+    record = orjson.loads(record_json)
+    if record.get("state") != "pending" or not record.get("hold"):
+        return None
+    raw = await runtime.redis.hget(keys.show_holds(show), record["hold"])
+    hold: dict[str, Any] | None = None if raw is None else orjson.loads(raw)
+    return hold if hold is not None and hold.get("order") == own_order else None
+
+
 async def _settle(runtime: Runtime, show: str, hold: dict[str, Any]) -> Outcome:
     """The units are held: ask the provider, then confirm or release.
 
@@ -199,16 +302,10 @@ async def _settle(runtime: Runtime, show: str, hold: dict[str, Any]) -> Outcome:
     replays and refusals, most taps in a rush, cost no extra read. If Redis does not
     answer this read, the hold is left to expire like any unconfirmed hold.
     """
-    async with runtime.redis.pipeline(transaction=False) as pipe:
-        pipe.get(keys.buyer_profile(hold["buyer"]))
-        pipe.get(keys.brand_shipping(hold["brand"]))
-        raw_profile, raw_rule = await pipe.execute()
-    contact = order_contact(raw_profile)
-    items_total = sum(line["qty"] * line["unit"] for line in hold["lines"])
-    shipping = rule_from_json(raw_rule).fee(items_total)
-    amount = items_total + shipping
+    terms = await _terms_of(runtime, hold)
+    amount = terms.amount
     provider = runtime.payments
-    order_id = new_id("o")  # told to the provider, so its late reports match the order
+    order_id = _order_id_of(hold)
     try:
         async with asyncio.timeout(runtime.settings.checkout.payment_timeout_s):
             auth = await provider.authorise(
@@ -230,9 +327,52 @@ async def _settle(runtime: Runtime, show: str, hold: dict[str, Any]) -> Outcome:
         return await _release(runtime, show, hold, "payment_error")
     if not auth.approved:
         return await _release(runtime, show, hold, auth.code)
+    return await _confirm_authorised(runtime, show, hold, order_id, auth, terms)
 
-    order = build_order(order_id, show, hold, auth, provider.name, contact, shipping)
-    reply = await _confirm(
+
+@dataclass(frozen=True)
+class _Terms:
+    """What the buyer pays and where it goes, read from outside the show's slot."""
+
+    contact: dict[str, Any]
+    shipping: int
+    amount: int
+
+
+async def _terms_of(runtime: Runtime, hold: dict[str, Any]) -> _Terms:
+    """Read through a failover: the hold is taken, and a node that gave up here would
+    leave it unpaid (its node lives: no takeover) until it expires."""
+
+    async def read() -> list[Any]:
+        async with runtime.redis.pipeline(transaction=False) as pipe:
+            pipe.get(keys.buyer_profile(hold["buyer"]))
+            pipe.get(keys.brand_shipping(hold["brand"]))
+            return list(await pipe.execute())
+
+    raw_profile, raw_rule = await through_failover(read)
+    items_total = sum(line["qty"] * line["unit"] for line in hold["lines"])
+    shipping = rule_from_json(raw_rule).fee(items_total)
+    return _Terms(order_contact(raw_profile), shipping, items_total + shipping)
+
+
+def _order_id_of(hold: dict[str, Any]) -> str:
+    """The order id the hold was given when it was taken (holds from before that was
+    recorded get a new one)."""
+    return str(hold.get("order") or new_id("o"))
+
+
+async def _confirm_authorised(
+    runtime: Runtime,
+    show: str,
+    hold: dict[str, Any],
+    order_id: str,
+    auth: Authorisation,
+    terms: _Terms,
+) -> Outcome:
+    """The payment is authorised: write the order (durably, see store.durability)."""
+    contact = terms.contact
+    order = build_order(order_id, show, hold, auth, runtime.payments.name, contact, terms.shipping)
+    reply, durable = await _confirm(
         runtime, show, hold, order_id, orjson.dumps(order).decode(), contact["display_name"] or ""
     )
     if reply[0] == "gone":
@@ -240,8 +380,37 @@ async def _settle(runtime: Runtime, show: str, hold: dict[str, Any]) -> Outcome:
         await void_quietly(runtime, hold["id"], auth.reference, hold["buyer"])
         return Outcome(result="hold_expired", sku=hold["lines"][0]["sku"])
     if runtime.settings.stripe.capture == "confirm":
-        await capture_now(runtime, order_id, auth.reference, amount, hold["currency"])
+        await capture_now(runtime, order_id, auth.reference, terms.amount, hold["currency"])
+    if not durable:
+        # Written, not yet in enough replicas' AOF: a retry with the key replays it.
+        log.warning("order %s is written but its replicas did not acknowledge it yet", order_id)
+        return in_progress(replayed=False)
     return Outcome(result="confirmed", order=orjson.loads(reply[1]))
+
+
+async def settle_orphan(runtime: Runtime, show: str, hold: dict[str, Any]) -> str:
+    """Settle a hold whose node died while paying for it, by the provider's word on the
+    hold id: confirm an authorisation into the order the dead node would have written
+    (the hold's order id, so never a second order), or void and release. Returns the
+    outcome's code, or "unknown" when the provider could not say (the hold is left for
+    a later try, or for its expiry). Safe to run while the dead node's own confirm
+    happens after all: the confirm and release scripts act once per hold."""
+    try:
+        async with asyncio.timeout(runtime.settings.checkout.payment_timeout_s):
+            found: PaymentLookup = await runtime.payments.lookup(
+                hold_id=hold["id"], buyer=hold["buyer"]
+            )
+    except (TimeoutError, PaymentError) as exc:
+        log.warning("could not learn how hold %s was paid (%r); trying later", hold["id"], exc)
+        return "unknown"
+    if found.state != "authorised":
+        await void_quietly(runtime, hold["id"], "", hold["buyer"])
+        code = "payment_declined" if found.state == "declined" else "payment_error"
+        return (await _release(runtime, show, hold, code)).result
+    terms = await _terms_of(runtime, hold)
+    auth = Authorisation(approved=True, reference=found.reference)
+    outcome = await _confirm_authorised(runtime, show, hold, _order_id_of(hold), auth, terms)
+    return outcome.result
 
 
 def build_order(
@@ -297,8 +466,9 @@ def build_order(
 
 async def _confirm(
     runtime: Runtime, show: str, hold: dict[str, Any], order_id: str, body: str, buyer_name: str
-) -> list[Any]:
-    """Run confirm until Redis answers or the hold would have expired anyway.
+) -> tuple[list[Any], bool]:
+    """Run confirm until Redis answers or the hold would have expired anyway; the reply
+    and whether the replicas hold it (store.durability).
 
     A lost reply (Redis restarted, connection cut) is retried with the same order id:
     the script finds the order it wrote and reports it, so nothing is written twice.
@@ -308,19 +478,16 @@ async def _confirm(
     delay = 0.05
     while True:
         try:
-            reply: list[Any] = await script(
-                keys=sale_keys(
+            reply, durable = await run_confirmed(
+                runtime,
+                show,
+                script,
+                sale_keys(
                     show, buyer=hold["buyer"], idempotency_key=hold["idem"], order_id=order_id
                 ),
-                args=[
-                    hold["id"],
-                    order_id,
-                    body,
-                    runtime.settings.hub.stream_max_events,
-                    buyer_name,
-                ],
+                [hold["id"], order_id, body, runtime.settings.hub.stream_max_events, buyer_name],
             )
-            return reply
+            return reply, durable
         except RedisError as exc:
             if time.monotonic() + delay > deadline:
                 raise StoreUnavailable(
@@ -383,23 +550,26 @@ async def capture_now(
 async def _replay(
     runtime: Runtime, show: str, buyer: str, idempotency_key: str, record: dict[str, Any]
 ) -> Outcome:
-    """The first outcome of this key; while the first attempt is still being paid for,
-    wait for it rather than buy again."""
+    """The first outcome of this key. While the first attempt is still being paid for,
+    wait for it a moment (``REPLAY_WAIT_S``) rather than buy again, then answer
+    in_progress with a retry hint: its node may have died, and the survivor that settles
+    its hold needs about a second and a half to notice."""
     key = keys.show_idempotency(show, buyer, idempotency_key)
-    checkout = runtime.settings.checkout
-    deadline = time.monotonic() + checkout.hold_seconds + checkout.payment_timeout_s + 5
+    deadline = time.monotonic() + REPLAY_WAIT_S
     delay = 0.02
     while record["state"] != "done":
-        if time.monotonic() > deadline:
-            return Outcome(result="in_progress", replayed=True)
+        if time.monotonic() + delay > deadline:
+            return in_progress(replayed=True)
         await asyncio.sleep(delay)
-        delay = min(delay * 1.5, 0.25)
+        delay = min(delay * 1.5, 0.1)
         raw = await runtime.redis.get(key)
         if raw is None:  # expired meanwhile: nothing more can be said
-            return Outcome(result="in_progress", replayed=True)
+            return in_progress(replayed=True)
         record = orjson.loads(raw)
     result = record["result"]
     if result["status"] == "confirmed":
+        if not await replicas_hold_earlier_writes(runtime, show):
+            return in_progress(replayed=True)
         order = await runtime.redis.get(keys.show_order(show, result["order"]))
         return Outcome(
             result="confirmed", order=None if order is None else orjson.loads(order), replayed=True

@@ -12,6 +12,8 @@
 -- ARGV[3]  idempotency key (stored in the hold)
 -- ARGV[4]  hold seconds
 -- ARGV[5]  idempotency ttl, seconds
+-- ARGV[6]  optional: the node paying for the hold (livecart.nodes), '' or absent: none
+-- ARGV[7]  optional: the order id the hold becomes, '' or absent: none
 --
 -- Returns {'held', hold JSON} | {'replay', stored outcome JSON} | {'conflict'}
 --       | {'refused', code, sku}
@@ -46,6 +48,8 @@ end
 hold.kind = 'checkout'
 hold.idem = idem_key
 hold.expires_ms = now + hold_ms
+hold.node = ARGV[6] or ''
+hold.order = ARGV[7] or ''
 save_hold(hold)
 redis.call('DEL', K.cart)
 remember(cjson.encode({fp = fingerprint, state = 'pending', hold = hold.id}), ttl)

@@ -16,6 +16,9 @@
 -- ARGV[8]  affiliate ref (a creator id) or ''
 -- ARGV[9]  affiliate window, ms
 -- ARGV[10] sku   ARGV[11] quantity   ARGV[12] unit price the buyer saw, or -1
+-- ARGV[13] optional: the node paying for the hold (livecart.nodes), '' or absent: none
+-- ARGV[14] optional: the order id the hold becomes, '' or absent: none. With the node,
+--          a survivor settles the hold by the provider's word if that node dies.
 --
 -- Returns {'held', hold JSON} | {'replay', stored outcome JSON} | {'conflict'}
 --       | {'refused', code, sku}
@@ -45,6 +48,7 @@ local hold = {
   currency = line.currency, created_ms = now, expires_ms = now + hold_ms,
   attribution = attribution(buyer, ARGV[8], tonumber(ARGV[9]), now),
   lines = {new_line(sku, qty, line)},
+  node = ARGV[13] or '', order = ARGV[14] or '',
 }
 save_hold(hold)
 remember(cjson.encode({fp = fingerprint, state = 'pending', hold = hold_id}), ttl)

@@ -25,6 +25,7 @@ from livecart.commerce.shows.listing import index_show
 from livecart.errors import InvalidInput, NotFound
 from livecart.media.state import stream_view
 from livecart.store import keys
+from livecart.store.clock import redis_now_ms
 from livecart.store.scripts import Scripts
 
 MAX_LINEUP = 200
@@ -195,8 +196,10 @@ async def show_snapshot(
         pipe.hgetall(keys.show_allocated(show_id))
         pipe.hgetall(keys.show_flash(show_id))
         pipe.xrevrange(keys.show_events(show_id), count=1)
-        pipe.time()
-        show, lineup, stock, allocated, flash, newest, (seconds, micros) = await pipe.execute()
+        show, lineup, stock, allocated, flash, newest = await pipe.execute()
+    # Read just after the MULTI (a Cluster's MULTI takes only the slot's keys), from the
+    # server whose clock the show's scripts read.
+    now_ms = await redis_now_ms(redis, near=keys.show(show_id))
     if not show:
         raise NotFound(f"show {show_id!r} does not exist", field="show")
     # The brand's rule lives outside the show's slot: read after, not in the MULTI.
@@ -209,7 +212,6 @@ async def show_snapshot(
         card["allocated"] = int(allocated.get(sku, 0))
         products.append(card)
     pinned_product = pinned_card(show["pinned"], products) if show["pinned"] else None
-    now_ms = seconds * 1000 + micros // 1000
     return {
         "id": show["id"],
         "title": show["title"],

@@ -61,7 +61,7 @@ def variant(sku: str, *values: str, **more: Any) -> dict[str, Any]:
 async def owners(redis: Redis) -> dict[str, str]:
     """The whole variant index: variant SKU -> owning product."""
     found: dict[str, str] = {}
-    async for key in redis.scan_iter(match=f"{keys.NAMESPACE}:variant:*"):
+    async for key in redis.scan_iter(match=f"{keys.CATALOG}:variant:*"):
         found[key.rsplit(":", 1)[1]] = await redis.get(key)
     return found
 

@@ -33,6 +33,7 @@ from livecart.runtime import Runtime, running
 from livecart.store import keys
 from tests.commerce.conftest import SHOW, assert_units_add_up, units
 from tests.commerce.order_fixtures import make_order, record_confirmed_order, wait_for
+from tests.helpers import raw_client
 from tests.keyspace import differences, snapshot
 
 TRACKING = Fulfilment(
@@ -45,7 +46,7 @@ TRACKING = Fulfilment(
 @pytest.fixture
 async def raw_redis(runtime: Runtime) -> AsyncIterator[Redis]:
     """A client that does not decode (what tests/keyspace.py reads with)."""
-    client = Redis.from_url(runtime.settings.redis.url)
+    client = raw_client(runtime.settings)
     yield client
     await client.aclose()
 

@@ -177,7 +177,7 @@ async def test_a_brands_own_show_joins_no_creators_index(runtime: Runtime, redis
     await seed_parties(redis)
     await make(runtime, NewShow(id="own", title="Own", creator=None, brand="b1", lineup=()))
     assert await redis.zrange(keys.brand_shows("b1"), 0, -1) == ["own"]
-    assert await redis.keys("lc:creator:*:shows") == []
+    assert await redis.keys("lc:{cat}:creator:*:shows") == []
     stored = await redis.hgetall(keys.show("own"))
     assert stored["creator"] == ""
     # unscheduled: dated by its creation
