@@ -27,12 +27,32 @@ class ScriptCall:
 
 
 async def run_scripts(redis: Redis, calls: Sequence[ScriptCall]) -> list[Any]:
-    """Run ``calls``; their replies in order. Calls on different slots may apply in any
-    order, so a batch must not need one call's write before another's."""
+    """Run ``calls``; their replies in order. Calls on one slot apply in the batch's
+    order (a credit before its reversal, one version of an order before the next);
+    calls on different slots in any order."""
     if not calls:
         return []
-    if cluster_of(redis) is not None:
-        return list(await asyncio.gather(*(c.script(keys=c.keys, args=c.args) for c in calls)))
+    cluster = cluster_of(redis)
+    if cluster is not None:
+        by_slot: dict[int, list[int]] = {}
+        for i, call in enumerate(calls):
+            by_slot.setdefault(cluster.keyslot(call.keys[0]), []).append(i)
+        replies: list[Any] = [None] * len(calls)
+
+        async def run_slot(indexes: list[int]) -> None:
+            for i in indexes:
+                replies[i] = await calls[i].script(keys=calls[i].keys, args=calls[i].args)
+
+        # A TaskGroup, not gather: when one slot fails the others are stopped before the
+        # error reaches the caller, so no call of this batch runs after a retry of it
+        # has begun.
+        try:
+            async with asyncio.TaskGroup() as group:
+                for indexes in by_slot.values():
+                    group.create_task(run_slot(indexes))
+        except BaseExceptionGroup as failed:
+            raise failed.exceptions[0] from None
+        return replies
     async with redis.pipeline(transaction=False) as pipe:
         for c in calls:
             await c.script(keys=c.keys, args=c.args, client=pipe)
