@@ -1,52 +1,77 @@
-"""Fan-out: how a show's events reach 1 000 and 5 000 viewers, against two peers, in one run.
+"""Fan-out: how a show's events reach its viewers, livecart against the servers a user
+might pick instead, at several audience sizes, in one run.
 
-    python bench/fanout_bench.py [--viewers 1000,5000] [--rate 20] [--seconds 10]
+    python bench/fanout_bench.py [--viewers 1000,5000,10000]
+        [--servers livecart,livecart-50ms,floor,broadcast,starlette,socketio]
+        [--rate 20] [--seconds 10] [--warmup 3]
 
-Every server under test is its own process reading the same show's Redis stream; the
-viewers live in one separate client process (raw asyncio sockets with a minimal
-WebSocket client, so 5 000 sockets cost the client little); the bench process starts a
-Redis (the bundled valkey-server, ``appendfsync everysec``), seeds show s1 and writes
-``rate`` stock changes a second through ``adjust_stock`` (the Lua script that appends the
-``stock`` event), rotating over the show's four products so folding drops nothing.
+One Redis (the bundled valkey-server, ``appendfsync everysec``) holds show s1
+(tests/commerce/conftest.py's ``seed_show``). For each viewer count and each server, in
+that order: the server starts in its own process, the viewers join (bench/viewers.py,
+``ceil(n / 2500)`` but at least 2 client processes), then this process writes ``rate``
+stock changes a second through livecart's own ``adjust_stock`` (the Lua script that
+appends the ``stock`` event), rotating over the show's four products, so a tick of up to
+four events' length folds nothing away. After ``warmup`` seconds the clients start
+counting; 0.5 s later the measured window of ``seconds`` begins (server CPU, machine
+idle, the stream ids that count); 2 s after it ends the clients stop counting (the
+window's last events are still on their way); then the server is stopped.
 
-Peers, each at every viewer count:
-- hub:        ``livecart serve``: the hub as it ships (adaptive tick, default budget
-              ``hub.max_deliveries_per_s`` = 50 000, ``hub.tick_ms`` = 50)
-- hub-50ms:   the same with a budget no room reaches, so the tick stays at 50 ms: the
-              hub at the frame rate of the peers below
-- broadcast:  websockets' own asyncio server; one XREAD BLOCK reader; each batch becomes
-              the same ``events`` JSON the hub sends, given to ``websockets.broadcast()``
-- floor:      a bare asyncio server (handshake by hand) writing each batch, framed once,
-              straight to every transport: the least a server can do
+Servers (bench/peers.py has the peers' code):
 
-Measured over ``seconds`` after ``warmup`` seconds of the same load:
-- deliveries/s: text frames received by all viewers (for the hub, also the node's own
-  ``livecart_hub_frames_out`` over the same window)
-- server CPU us per delivery: utime + stime of the server process (/proc/PID/stat; the
-  Redis and the clients are other processes) / deliveries; and per viewer-event (CPU /
-  events delivered to viewers), which does not reward packing events into fewer frames
-- latency: a frame's arrival at its viewer minus the Redis time (the ms part of the
-  stream id) of the oldest event it carries; p50 and p99 over all deliveries. One machine,
-  one clock; ids have 1 ms resolution.
-- tick: the hub's effective tick for the room (``livecart_hub_tick_ms``)
+- livecart:       ``livecart serve``, default settings (adaptive tick: budget
+                  ``hub.max_deliveries_per_s`` = 100 000, ``hub.tick_ms`` 50 ms), except
+                  pings off and ``LIVECART_HUB_MAX_JOINS_PER_S=100000`` (joining is not
+                  what this measures)
+- livecart-50ms:  the same, budget lifted (``LIVECART_HUB_MAX_DELIVERIES_PER_S=10000000``):
+                  the tick stays at 50 ms, livecart at the frame rate of the peers
+- floor:          a bare asyncio server writing each batch framed once to every transport
+- broadcast:      websockets' own asyncio server and ``websockets.broadcast()``
+- starlette:      Starlette on uvicorn, ``for ws in viewers: await ws.send_text(...)``
+- socketio:       python-socketio on uvicorn, ``await sio.emit("events", ..., room=show)``
 
-Pings are turned off in every server for the run (they would be deliveries of their
-own). Writes nothing but stdout; bench/RESULTS.md holds runs with the command.
+Every server reads the same stream and sends viewers the same ``events`` JSON; the peers
+send each XREAD batch at once (at 20 events a second: one frame per event), livecart one
+frame per tick. No server sends pings.
+
+Columns, over the measured window:
+
+- kept up: every viewer got every event (viewer-events at least 98% of expected), p99
+  under 1 s, no viewer closed by the server, none failed to join
+- deliveries/s: ``events`` frames received by all viewers together (each client process
+  over its own window)
+- viewer-events/s: the events written during the window (stream ids in it, read back
+  with XRANGE) that reached viewers, counted by their ids whenever they arrived (up to
+  2 s after the window), / the window; expected = those events x viewers joined / the
+  window. livecart folds a product's stock events within one tick: with four products
+  and 20 events a second, a frame carrying more than four events folds the older values
+  of a product away (by design: every frame has the latest stock of every product it
+  names); "delivered" and "kept up" count those folded values as not delivered
+- server cores: the server process's CPU (user + system, /proc/PID/stat) / window
+- us/delivery, us/viewer-event: the server's CPU per frame delivered and per event
+  delivered to one viewer, both as received over the window (the latter does not
+  reward packing events into fewer frames), each split user / system
+- x floor: us/delivery (and us/viewer-event) over the floor's at the same viewer count
+- p50, p99 ms: a frame's arrival at its viewer minus the Redis time (the ms part of the
+  stream id) of the oldest event it carries, over all frames; one machine, one clock,
+  1 ms resolution
+- client cores: all viewer processes' CPU / window; max client: the busiest one (near 1.0
+  means the load generator, not the server, was the limit)
+- idle: the machine's idle share over the window (near 0: the row measures a machine
+  short of CPU)
+- livecart only: tick ms (``livecart_hub_tick_ms`` for the show at the window's end),
+  frames out/s (``livecart_hub_frames_out_total`` over the window), slow-skipped
+  (``livecart_hub_slow_skipped_total`` over the window)
+- closed: viewers the server closed or cut off
+
+Writes bench/results/fanout.md and fanout.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
-import hashlib
-import json
-import os
-import re
-import resource
-import signal
-import subprocess
+import math
 import sys
 import tempfile
 import time
@@ -55,531 +80,328 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import httpx
 import uvloop
-from redis.asyncio import Redis
 
-from livecart.app import NODE_WORKERS
+from bench.common import (
+    MachineIdle,
+    bench_settings,
+    command_line,
+    cpu_times,
+    markdown_table,
+    raise_open_files,
+    start_redis,
+    write_results,
+)
+from bench.peers import start_server
+from bench.viewers import ViewerGroups
 from livecart.commerce.shows.control import adjust_stock
-from livecart.config import Settings
-from livecart.hub.events import HubEvent, events_payload
-from livecart.hub.wire import text_frame
-from livecart.runtime import running
+from livecart.hub.events import HubEvent
+from livecart.runtime import Runtime, running
 from livecart.store import keys
-from livecart.store.embedded import EmbeddedRedis, bundled_server_binary
 from tests.commerce.conftest import PRODUCTS, SHOW, seed_show
-from tests.helpers import LivecartProcess
 
-SECRET = "bench-secret-0123456789abcdef0123456789abcdef"
-ADMIN_KEY = "bench-admin-key-0123456789"
+SERVERS = ("livecart", "livecart-50ms", "floor", "broadcast", "starlette", "socketio")
+LIVECART_ENV = {
+    "livecart": {"LIVECART_HUB_MAX_JOINS_PER_S": "100000"},
+    "livecart-50ms": {
+        "LIVECART_HUB_MAX_JOINS_PER_S": "100000",
+        "LIVECART_HUB_MAX_DELIVERIES_PER_S": "10000000",
+    },
+}
 SKUS = list(PRODUCTS)
-WS_GUID = b"258EAFA5-E914-47C5-95CA-C5AB0DC11B65"
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-PEERS = ("hub", "hub-50ms", "broadcast", "floor")
+MARGIN_S = 0.5  # from telling the clients "start" to the window's start
+GRACE_S = 2.0  # from the window's end to "stop": the window's last events still arrive
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of one process (not its children), in seconds."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+class StockWriter:
+    """``rate`` stock changes a second, each one ``stock`` event, rotating over the
+    show's products (+1 on one round, -1 on the next: the stock stays put)."""
 
+    def __init__(self, runtime: Runtime, rate: float) -> None:
+        self.runtime = runtime
+        self.rate = rate
+        self.written = 0
 
-def raise_open_files() -> None:
-    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
-# --- the peers' servers (run as `fanout_bench.py --serve broadcast|floor REDIS_URL`) ------
-
-
-async def read_batches(redis_url: str, on_batch: Any) -> None:
-    """XREAD BLOCK the show's stream from now on; each batch as the hub would frame it."""
-    redis = Redis.from_url(redis_url, decode_responses=True)
-    epoch = await redis.hget(keys.show(SHOW), "epoch") or ""
-    stream, last = keys.show_events(SHOW), "$"
-    while True:
-        reply = await redis.xread({stream: last}, block=5000, count=1000)
-        for _name, entries in reply:
-            events = [HubEvent.from_entry(entry_id, fields) for entry_id, fields in entries]
-            last = entries[-1][0]
-            on_batch(events_payload(epoch, last, [e for e in events if not e.staff_only]))
-
-
-async def serve_broadcast(redis_url: str) -> None:
-    from websockets.asyncio.server import ServerConnection, broadcast, serve
-
-    viewers: set[ServerConnection] = set()
-
-    async def handler(ws: ServerConnection) -> None:
-        viewers.add(ws)
-        try:
-            await ws.wait_closed()
-        finally:
-            viewers.discard(ws)
-
-    async with serve(
-        handler, "127.0.0.1", 0, compression=None, ping_interval=None, backlog=4096
-    ) as server:
-        port = next(iter(server.sockets)).getsockname()[1]
-        print(f"listening http://127.0.0.1:{port}", flush=True)
-        await read_batches(redis_url, lambda payload: broadcast(viewers, payload, text=True))
-
-
-class FloorConnection(asyncio.Protocol):
-    """A WebSocket server connection reduced to the handshake and the writes."""
-
-    def __init__(self, viewers: set[asyncio.Transport]) -> None:
-        self.viewers = viewers
-        self.transport: asyncio.Transport | None = None
-        self.head = b""
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def data_received(self, data: bytes) -> None:
-        if self.transport in self.viewers:
-            return  # the viewers send nothing but a close at the end
-        self.head += data
-        if b"\r\n\r\n" not in self.head:
-            return
-        key = re.search(rb"(?i)sec-websocket-key: *([^\r\n]+)", self.head)
-        assert key is not None and self.transport is not None
-        accept = base64.b64encode(hashlib.sha1(key.group(1).strip() + WS_GUID).digest())
-        self.transport.write(
-            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-            b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n"
-        )
-        self.viewers.add(self.transport)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.viewers.discard(self.transport)  # type: ignore[arg-type]
-
-
-async def serve_floor(redis_url: str) -> None:
-    viewers: set[asyncio.Transport] = set()
-    loop = asyncio.get_running_loop()
-    server = await loop.create_server(
-        lambda: FloorConnection(viewers), "127.0.0.1", 0, backlog=4096
-    )
-    port = server.sockets[0].getsockname()[1]
-    print(f"listening http://127.0.0.1:{port}", flush=True)
-
-    def write_all(payload: bytes) -> None:
-        frame = text_frame(payload)
-        for transport in viewers:
-            transport.write(frame)
-
-    await read_batches(redis_url, write_all)
-
-
-# --- the viewers (run as `fanout_bench.py --clients URL N`) -------------------------------
-
-
-class Tally:
-    def __init__(self) -> None:
-        self.counting = False
-        self.frames = 0
-        self.events = 0
-        self.bytes = 0
-        self.latencies_ms: list[float] = []
-        self.closed = 0
-
-
-EVENTS_HEAD = b'"events":[{"id":"'
-
-
-class Viewer(asyncio.Protocol):
-    """One WebSocket client: server frames parsed by hand (unmasked, 2/4/10-byte
-    headers), pings answered with masked pongs, nothing else sent."""
-
-    def __init__(self, tally: Tally, request: bytes, joined: asyncio.Future[None], hello: bool):
-        self.tally = tally
-        self.request = request
-        self.joined = joined
-        self.wait_hello = hello
-        self.upgraded = False
-        self.buf = b""
-        self.transport: asyncio.Transport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-        self.transport.write(self.request)
-
-    def data_received(self, data: bytes) -> None:
-        if self.buf:
-            data = self.buf + data
-            self.buf = b""
-        pos = 0
-        if not self.upgraded:
-            end = data.find(b"\r\n\r\n")
-            if end < 0:
-                self.buf = data
-                return
-            if not data.startswith(b"HTTP/1.1 101"):
-                if not self.joined.done():
-                    self.joined.set_exception(RuntimeError(data[:200].decode(errors="replace")))
-                return
-            self.upgraded = True
-            pos = end + 4
-            if not self.wait_hello and not self.joined.done():
-                self.joined.set_result(None)
-        tally = self.tally
-        n = len(data)
-        now_ms = time.time() * 1000
-        while n - pos >= 2:
-            length = data[pos + 1] & 0x7F
-            head = 2
-            if length == 126:
-                if n - pos < 4:
-                    break
-                length = int.from_bytes(data[pos + 2 : pos + 4], "big")
-                head = 4
-            elif length == 127:
-                if n - pos < 10:
-                    break
-                length = int.from_bytes(data[pos + 2 : pos + 10], "big")
-                head = 10
-            start, end = pos + head, pos + head + length
-            if end > n:
-                break
-            opcode = data[pos] & 0x0F
-            if opcode == 1:
-                if tally.counting:
-                    at = data.find(EVENTS_HEAD, start, end)
-                    if at >= 0:
-                        at += len(EVENTS_HEAD)
-                        tally.frames += 1
-                        tally.bytes += end - pos
-                        tally.events += data.count(b'{"id":"', at - 7, end)
-                        stamp = int(data[at : data.index(b"-", at, end)])
-                        tally.latencies_ms.append(now_ms - stamp)
-                if not self.joined.done():
-                    self.joined.set_result(None)
-            elif opcode == 9:
-                self.send(0xA, data[start:end])
-            elif opcode == 8:
-                tally.closed += 1
-                assert self.transport is not None
-                self.transport.close()
-                return
-            pos = end
-        if pos < n:
-            self.buf = data[pos:]
-
-    def send(self, opcode: int, payload: bytes) -> None:
-        """A masked client frame (payloads under 126 bytes: pongs and closes)."""
-        mask = os.urandom(4)
-        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-        assert self.transport is not None
-        self.transport.write(bytes((0x80 | opcode, 0x80 | len(payload))) + mask + masked)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self.joined.done():
-            self.joined.set_exception(ConnectionError("closed before it joined"))
-
-
-def percentile(ordered: list[float], p: float) -> float:
-    return ordered[min(len(ordered) - 1, int(len(ordered) * p))] if ordered else float("nan")
-
-
-async def run_clients(url: str, count: int, hello: bool) -> None:
-    """Open ``count`` viewers, then obey stdin: ``start`` counts, ``stop`` reports."""
-    loop = asyncio.get_running_loop()
-    host, port = url.removeprefix("http://").split(":")
-    key = base64.b64encode(os.urandom(16))
-    request = (
-        (
-            f"GET /ws/shows/{SHOW} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
-            "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: "
-        ).encode()
-        + key
-        + b"\r\n\r\n"
-    )
-    tally = Tally()
-    gate = asyncio.Semaphore(200)
-    transports: list[asyncio.BaseTransport] = []
-
-    async def one() -> None:
-        async with gate:
-            joined: asyncio.Future[None] = loop.create_future()
-            transport, _ = await loop.create_connection(
-                lambda: Viewer(tally, request, joined, hello), host, int(port)
+    async def run(self, stop: asyncio.Event) -> None:
+        started, first = time.monotonic(), self.written
+        while not stop.is_set():
+            n = self.written
+            await adjust_stock(
+                self.runtime, SHOW, SKUS[n % len(SKUS)], 1 if (n // len(SKUS)) % 2 == 0 else -1
             )
-            transports.append(transport)
-            await asyncio.wait_for(joined, 30)
-
-    started = time.monotonic()
-    await asyncio.gather(*(one() for _ in range(count)))
-    print(json.dumps({"joined": count, "seconds": time.monotonic() - started}), flush=True)
-    me = os.getpid()
-    cpu0 = 0.0
-    while True:
-        line = (await loop.run_in_executor(None, sys.stdin.readline)).strip()
-        if line == "start":
-            tally.frames = tally.events = tally.bytes = 0
-            tally.latencies_ms = []
-            cpu0 = cpu_seconds(me)
-            tally.counting = True
-        elif line == "stop":
-            tally.counting = False
-            cpu = cpu_seconds(me) - cpu0
-            ordered = sorted(tally.latencies_ms)
-            report = {
-                "frames": tally.frames,
-                "events": tally.events,
-                "bytes": tally.bytes,
-                "closed": tally.closed,
-                "cpu_s": cpu,
-                "p50_ms": percentile(ordered, 0.50),
-                "p99_ms": percentile(ordered, 0.99),
-                "max_ms": ordered[-1] if ordered else float("nan"),
-            }
-            print(json.dumps(report), flush=True)
-        else:
-            for transport in transports:
-                transport.abort()
-            return
+            self.written += 1
+            due = started + (self.written - first) / self.rate
+            await asyncio.sleep(max(0.0, due - time.monotonic()))
 
 
-# --- the driver ---------------------------------------------------------------------------
-
-
-class Child:
-    """A helper process of this bench: a peer server or the viewers."""
-
-    def __init__(self, args: list[str]) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, __file__, *args],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-
-    async def line(self, within: float = 120.0) -> str:
-        assert self.proc.stdout is not None
-        line = await asyncio.wait_for(asyncio.to_thread(self.proc.stdout.readline), within)
-        if not line:
-            raise RuntimeError(f"{self.proc.args} exited with {self.proc.wait()}")
-        return line.strip()
-
-    def tell(self, command: str) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(command + "\n")
-        self.proc.stdin.flush()
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
-def hub_metrics(url: str) -> dict[str, float]:
-    import httpx
-
-    text = httpx.get(f"{url}/metrics", timeout=10).text
+async def hub_metrics(url: str) -> tuple[dict[str, float], float]:
+    """livecart's hub figures from /metrics, and when (monotonic) they were read."""
     wanted = {
-        "frames_out": "livecart_hub_frames_out_total",
-        "skipped": "livecart_hub_slow_skipped_total",
-        "closed_slow": "livecart_hub_slow_closed_total",
-        "tick_ms": f'livecart_hub_tick_ms{{show="{SHOW}"}}',
-        "connections": "livecart_hub_connections",
+        "livecart_hub_frames_out_total": "frames_out",
+        "livecart_hub_slow_skipped_total": "skipped",
+        "livecart_hub_slow_closed_total": "closed_slow",
+        f'livecart_hub_tick_ms{{show="{SHOW}"}}': "tick_ms",
+        "livecart_hub_connections": "connections",
     }
+    async with httpx.AsyncClient(timeout=10) as client:
+        asked = time.monotonic()
+        text = (await client.get(f"{url}/metrics")).text
+        at = (asked + time.monotonic()) / 2
     found: dict[str, float] = {}
     for line in text.splitlines():
-        for name, metric in wanted.items():
-            if line.startswith(metric + " "):
-                found[name] = float(line.split()[-1])
-    return found
+        name, _, value = line.rpartition(" ")
+        if name in wanted:
+            found[wanted[name]] = float(value)
+    return found, at
 
 
-async def drive(runtime: Any, rate: float, stop: asyncio.Event) -> int:
-    """``rate`` stock changes a second, each one event, until told to stop."""
-    written, started = 0, time.monotonic()
-    while not stop.is_set():
-        sku = SKUS[written % len(SKUS)]
-        delta = 1 if (written // len(SKUS)) % 2 == 0 else -1
-        await adjust_stock(runtime, SHOW, sku, delta)
-        written += 1
-        await asyncio.sleep(max(0.0, started + written / rate - time.monotonic()))
-    return written
+def now_ms() -> int:
+    """Wall-clock ms: the clock of the stream ids (Redis runs on this machine)."""
+    return int(time.time() * 1000)
 
 
-async def start_server(peer: str, redis_url: str, workdir: Path) -> tuple[int, str, Any]:
-    """(pid, base url, handle) of a server under test."""
-    if peer.startswith("hub"):
-        env = {
-            "LIVECART_REDIS_URL": redis_url,
-            "LIVECART_AUTH_SECRET": SECRET,
-            "LIVECART_AUTH_ADMIN_API_KEY": ADMIN_KEY,
-            "LIVECART_SERVER_LOG_LEVEL": "warning",
-            "LIVECART_HUB_PING_INTERVAL_S": "3600",
-            "LIVECART_HUB_MAX_JOINS_PER_S": "100000",
-        }
-        if peer == "hub-50ms":  # a budget no room reaches: the tick stays at hub.tick_ms
-            env["LIVECART_HUB_MAX_DELIVERIES_PER_S"] = "10000000"
-        node = LivecartProcess(["serve", "--port", "0"], cwd=workdir, env=env)
-        url = await asyncio.to_thread(node.wait_for_url)
-        return node.proc.pid, url, node
-    child = Child(["--serve", peer, redis_url])
-    url = (await child.line(30)).split()[-1]
-    return child.proc.pid, url, child
+async def events_written(runtime: Runtime, low_ms: int, high_ms: int) -> int:
+    """Events of the show's stream with ids in [low_ms, high_ms) that viewers receive."""
+    stream = keys.show_events(SHOW)
+    entries = await runtime.redis.xrange(stream, min=f"{low_ms}", max=f"{high_ms - 1}")
+    return sum(not HubEvent.from_entry(i, fields).staff_only for i, fields in entries)
 
 
-def stop_server(handle: Any) -> None:
-    if isinstance(handle, LivecartProcess):
-        handle.signal(signal.SIGTERM)
-        try:
-            handle.wait(20)
-        finally:
-            handle.kill()
-    else:
-        handle.stop()
+def per(total: float, count: float) -> float:
+    return total / count * 1e6 if count else math.nan
 
 
 async def one_row(
-    peer: str, viewers: int, args: argparse.Namespace, runtime: Any, workdir: Path
+    name: str, viewers: int, args: argparse.Namespace, writer: StockWriter, workdir: Path
 ) -> dict[str, Any]:
-    pid, url, handle = await start_server(peer, runtime.settings.redis.url, workdir)
-    clients: Child | None = None
+    redis_url = writer.runtime.settings.redis.url
+    server = await start_server(name, redis_url, workdir, SHOW, **LIVECART_ENV.get(name, {}))
+    groups: ViewerGroups | None = None
     stop = asyncio.Event()
-    writer: asyncio.Task[int] | None = None
+    writing: asyncio.Task[None] | None = None
+    livecart = name.startswith("livecart")
     try:
-        clients = Child(
-            ["--clients", url, str(viewers), *(["--hello"] if peer.startswith("hub") else [])]
-        )
-        joined = json.loads(await clients.line(180))
-        writer = asyncio.create_task(drive(runtime, args.rate, stop))
+        await asyncio.sleep(1.0)  # settle
+        groups = await ViewerGroups.open(server.url, viewers, protocol=server.protocol, show=SHOW)
+        join = groups.join
+        writing = asyncio.create_task(writer.run(stop))
         await asyncio.sleep(args.warmup)
-        hub = peer.startswith("hub")
-        before = hub_metrics(url) if hub else {}
-        cpu0, t0 = cpu_seconds(pid), time.monotonic()
-        clients.tell("start")
+        before, at_before = await hub_metrics(server.url) if livecart else ({}, 0.0)
+        await groups.start()
+        await asyncio.sleep(MARGIN_S)  # every client process is counting
+        idle = MachineIdle()
+        cpu0, t0, low_ms = cpu_times(server.pid), time.monotonic(), now_ms()
         await asyncio.sleep(args.seconds)
-        clients.tell("stop")
-        cpu, elapsed = cpu_seconds(pid) - cpu0, time.monotonic() - t0
-        after = hub_metrics(url) if hub else {}
-        seen = json.loads(await clients.line(60))
-        stop.set()
-        written = await writer
-        writer = None
+        cpu, elapsed, high_ms = cpu_times(server.pid) - cpu0, time.monotonic() - t0, now_ms()
+        idle.stop()
+        after, at_after = await hub_metrics(server.url) if livecart else ({}, 0.0)
+        await asyncio.sleep(GRACE_S)  # events of the window still on their way
+        seen = await groups.stop(id_range=(low_ms, high_ms))
+        written = await events_written(writer.runtime, low_ms, high_ms)
     finally:
         stop.set()
-        if writer is not None:
-            with contextlib.suppress(Exception):
-                await writer
-        if clients is not None:
-            with contextlib.suppress(Exception):
-                clients.tell("exit")
-            clients.stop()
-        stop_server(handle)
-    frames = seen["frames"]
-    return {
-        "peer": peer,
+        if writing is not None:
+            await writing
+        if groups is not None:
+            await groups.close()
+        await asyncio.to_thread(server.stop)
+        problems = server.log_problems()
+    # Deliveries: as each client process counted them over its own window; the server's
+    # CPU over this process's window, at those rates. Viewer-events: the events written
+    # in the window [low_ms, high_ms) that reached the viewers, whenever they arrived.
+    frames_per_s = seen["frames_per_s"]
+    frames, events = frames_per_s * elapsed, seen["events_per_s"] * elapsed
+    window_s = (high_ms - low_ms) / 1000
+    reached = seen["events_in_range"]
+    expected = written * join["joined"]
+    row: dict[str, Any] = {
+        "server": name,
+        "server_log": problems,
         "viewers": viewers,
-        "join_s": joined["seconds"],
-        "tick_ms": after.get("tick_ms"),
-        "written": written,
-        "deliveries_per_s": frames / elapsed,
-        "events_per_s": seen["events"] / elapsed,
-        "server_cpu": cpu / elapsed,
-        "client_cpu": seen["cpu_s"] / elapsed,
-        "us_per_delivery": cpu / frames * 1e6 if frames else float("nan"),
-        "us_per_viewer_event": cpu / seen["events"] * 1e6 if seen["events"] else float("nan"),
+        "joined": join["joined"],
+        "join_s": join["seconds"],
+        "written_per_s": written / window_s,
+        "deliveries_per_s": frames_per_s,
+        "events_per_s": reached / window_s,
+        "expected_events_per_s": expected / window_s,
+        "delivered_share": reached / expected if expected else math.nan,
+        "server_cores": cpu.total / elapsed,
+        "us_delivery": per(cpu.total, frames),
+        "us_delivery_user": per(cpu.user, frames),
+        "us_delivery_sys": per(cpu.system, frames),
+        "us_event": per(cpu.total, events),
+        "us_event_user": per(cpu.user, events),
+        "us_event_sys": per(cpu.system, events),
         "p50_ms": seen["p50_ms"],
         "p99_ms": seen["p99_ms"],
         "max_ms": seen["max_ms"],
+        "client_cores": seen["client_cores"],
+        "client_max_cores": seen["client_max_process_cores"],
+        "client_processes": seen["per_process"],
+        "idle": idle.idle,
         "closed": seen["closed"],
-        "frames_out": (after["frames_out"] - before["frames_out"]) / elapsed if after else None,
-        "skipped": after.get("skipped", 0) - before.get("skipped", 0) if after else None,
+        "close_codes": seen["close_codes"],
+        "other_frames_per_s": seen["other_frames_per_s"],
+        "bytes_per_s": seen["bytes_per_s"],
+        "seconds": elapsed,
     }
-
-
-def table(rows: list[dict[str, Any]], rate: float) -> str:
-    floors = {r["viewers"]: r["us_per_delivery"] for r in rows if r["peer"] == "floor"}
-    out = [
-        "| server    | viewers | tick ms | deliveries/s | events/s to viewers | server CPU "
-        "| us / delivery | us / viewer-event | x floor | p50 ms | p99 ms | client CPU |",
-        "|-----------|--------:|--------:|-------------:|--------------------:|-----------:"
-        "|--------------:|------------------:|--------:|-------:|-------:|-----------:|",
-    ]
-    for r in rows:
-        tick = f"{r['tick_ms']:.0f}" if r["tick_ms"] is not None else "-"
-        floor = floors.get(r["viewers"])
-        ratio = f"{r['us_per_delivery'] / floor:.2f}" if floor else "-"
-        out.append(
-            f"| {r['peer']:<9} | {r['viewers']:>7} | {tick:>7} | {r['deliveries_per_s']:>12.0f} "
-            f"| {r['events_per_s']:>19.0f} | {r['server_cpu'] * 100:>9.0f}% "
-            f"| {r['us_per_delivery']:>13.1f} | {r['us_per_viewer_event']:>17.1f} "
-            f"| {ratio:>7} | {r['p50_ms']:>6.0f} | {r['p99_ms']:>6.0f} "
-            f"| {r['client_cpu'] * 100:>9.0f}% |"
+    row["kept_up"] = (
+        reached >= 0.98 * expected
+        and seen["p99_ms"] is not None
+        and seen["p99_ms"] < 1000.0
+        and seen["closed"] == 0
+        and join["failed"] == 0
+    )
+    if livecart:
+        row["tick_ms"] = after.get("tick_ms")
+        # Over the time between the two reads (the viewers' window is a little shorter).
+        row["frames_out_per_s"] = (after["frames_out"] - before["frames_out"]) / (
+            at_after - at_before
         )
-    return "\n".join(out)
+        row["slow_skipped"] = after.get("skipped", 0.0) - before.get("skipped", 0.0)
+        row["slow_closed"] = after.get("closed_slow", 0.0) - before.get("closed_slow", 0.0)
+    return row
+
+
+COLUMNS = [
+    ("server", "server"),
+    ("viewers", "viewers"),
+    ("kept up", "kept_up"),
+    ("deliveries/s", "deliveries_per_s"),
+    ("viewer-events/s", "events_per_s"),
+    ("expected", "expected_events_per_s"),
+    ("delivered", "delivered_share"),
+    ("server cores", "server_cores"),
+    ("us/delivery user", "us_delivery_user"),
+    ("sys", "us_delivery_sys"),
+    ("us/viewer-event user", "us_event_user"),
+    ("sys", "us_event_sys"),
+    ("x floor /delivery", "x_floor_delivery"),
+    ("x floor /event", "x_floor_event"),
+    ("p50 ms", "p50_ms"),
+    ("p99 ms", "p99_ms"),
+    ("client cores", "client_cores"),
+    ("max client", "client_max_cores"),
+    ("idle", "idle"),
+    ("tick ms", "tick_ms"),
+    ("frames out/s", "frames_out_per_s"),
+    ("slow-skipped", "slow_skipped"),
+    ("closed", "closed"),
+]
+
+
+def add_floor_ratios(rows: list[dict[str, Any]]) -> None:
+    floors = {r["viewers"]: r for r in rows if r["server"] == "floor" and "error" not in r}
+    for r in rows:
+        floor = floors.get(r["viewers"])
+        if floor is None or "error" in r:
+            continue
+        for key, ratio in (("us_delivery", "x_floor_delivery"), ("us_event", "x_floor_event")):
+            if floor[key] and not math.isnan(floor[key]):
+                r[ratio] = r[key] / floor[key]
+
+
+def reading(rows: list[dict[str, Any]], rate: float) -> list[str]:
+    """Facts read off the rows (no judgement beyond the thresholds named)."""
+    notes: list[str] = []
+    for viewers in sorted({r["viewers"] for r in rows}):
+        level = [r for r in rows if r["viewers"] == viewers and "error" not in r]
+        kept = [r["server"] for r in level if r["kept_up"]]
+        missed = [r["server"] for r in level if not r["kept_up"]]
+        if level:
+            notes.append(
+                f"{viewers} viewers at {rate:g} events/s: kept up: {', '.join(kept) or 'none'}"
+                + (f"; did not: {', '.join(missed)}" if missed else "")
+            )
+    for r in rows:
+        where = f"{r['server']} at {r['viewers']} viewers"
+        if r.get("server_log"):
+            notes.append(f"{where}: its log reports: {' | '.join(r['server_log'][:3])}")
+        if "error" in r:
+            notes.append(f"{where}: failed: {r['error']}")
+            continue
+        if r["idle"] < 0.05:
+            notes.append(
+                f"{where}: the machine was {100 * (1 - r['idle']):.0f}% busy: its figures are "
+                "the machine's limit as much as the server's"
+            )
+        if r["client_max_cores"] > 0.9:
+            notes.append(
+                f"{where}: a client process used {r['client_max_cores']:.2f} cores: the "
+                "load generator may have been the limit"
+            )
+        if r["closed"]:
+            notes.append(f"{where}: the server closed {r['closed']} viewers {r['close_codes']}")
+        if r["server"].startswith("livecart") and r.get("frames_out_per_s"):
+            delivered = r["deliveries_per_s"] + r["other_frames_per_s"]
+            gap = 1 - delivered / r["frames_out_per_s"]
+            if abs(gap) > 0.02:
+                notes.append(
+                    f"{where}: viewers received {delivered:.0f} frames/s, livecart counted "
+                    f"{r['frames_out_per_s']:.0f}/s written ({100 * gap:+.1f}%)"
+                )
+            if r.get("slow_skipped"):
+                notes.append(f"{where}: {r['slow_skipped']:.0f} frames slow-skipped")
+    return notes
 
 
 async def main(args: argparse.Namespace) -> None:
     raise_open_files()
     levels = [int(v) for v in args.viewers.split(",")]
-    peers = args.peers.split(",")
+    servers = args.servers.split(",")
+    unknown = set(servers) - set(SERVERS)
+    if unknown:
+        raise SystemExit(f"unknown servers {sorted(unknown)}; choose from {SERVERS}")
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="lcf") as tmp:
         root = Path(tmp)
-        redis = EmbeddedRedis(root / "r", binary=bundled_server_binary(), appendfsync="everysec")
-        await redis.start()
+        redis = await start_redis(root / "r")
         try:
-            settings = Settings().with_overrides(
-                {
-                    "redis": {"url": redis.url},
-                    "auth": {"secret": SECRET, "admin_api_key": ADMIN_KEY},
-                    "server": {"log_level": "warning"},
-                }
-            )
-            async with running(settings, workers=NODE_WORKERS) as runtime:
+            async with running(bench_settings(redis.url)) as runtime:
                 await runtime.redis.flushall()
                 await seed_show(runtime)
+                writer = StockWriter(runtime, args.rate)
                 for viewers in levels:
-                    for peer in peers:
-                        row = await one_row(peer, viewers, args, runtime, root)
+                    for name in servers:
+                        try:
+                            row = await one_row(name, viewers, args, writer, root)
+                        except Exception as exc:  # one server failing does not end the run
+                            row = {"server": name, "viewers": viewers, "error": repr(exc)}
                         rows.append(row)
-                        print(json.dumps(row), file=sys.stderr, flush=True)
+                        brief = {k: v for k, v in row.items() if k != "client_processes"}
+                        print(brief, file=sys.stderr, flush=True)
         finally:
-            await redis.stop()
-    print(
-        f"fan-out benchmark: {args.rate:g} stock events/s, {args.seconds:g} s measured after "
-        f"{args.warmup:g} s warm-up, {os.cpu_count()} cores"
+            with contextlib.suppress(Exception):
+                await redis.stop()
+    add_floor_ratios(rows)
+    write_results(
+        "fanout",
+        title=(
+            f"Fan-out: {args.rate:g} stock events/s to a show's viewers, "
+            f"{args.seconds:g} s measured after {args.warmup:g} s"
+        ),
+        command=command_line(),
+        table=markdown_table(COLUMNS, rows),
+        rows=rows,
+        notes=reading(rows, args.rate),
+        settings={
+            "rate": args.rate,
+            "seconds": args.seconds,
+            "warmup": args.warmup,
+            "livecart_env": LIVECART_ENV,
+        },
     )
-    print(table(rows, args.rate))
-    for r in rows:
-        if r["peer"].startswith("hub"):
-            print(
-                f"{r['peer']}, {r['viewers']} viewers: node's livecart_hub_frames_out "
-                f"{r['frames_out']:.0f}/s, slow-skipped {r['skipped']:.0f}, "
-                f"closed by the server {r['closed']}, joins took {r['join_s']:.1f} s"
-            )
 
 
 def cli() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
-    parser.add_argument("--viewers", default="1000,5000")
-    parser.add_argument("--rate", type=float, default=20.0, help="events written per second")
-    parser.add_argument("--seconds", type=float, default=10.0, help="measured window")
+    parser.add_argument("--viewers", default="1000,5000,10000")
+    parser.add_argument("--servers", default=",".join(SERVERS))
+    parser.add_argument("--rate", type=float, default=20.0, help="events written a second")
+    parser.add_argument("--seconds", type=float, default=10.0, help="the measured window")
     parser.add_argument("--warmup", type=float, default=3.0)
-    parser.add_argument("--peers", default=",".join(PEERS))
-    parser.add_argument("--serve", nargs=2, metavar=("PEER", "REDIS_URL"), help=argparse.SUPPRESS)
-    parser.add_argument("--clients", nargs=2, metavar=("URL", "N"), help=argparse.SUPPRESS)
-    parser.add_argument("--hello", action="store_true", help=argparse.SUPPRESS)
-    args, _ = parser.parse_known_args()
-    if args.serve:
-        peer, redis_url = args.serve
-        uvloop.run(serve_broadcast(redis_url) if peer == "broadcast" else serve_floor(redis_url))
-    elif args.clients:
-        raise_open_files()
-        uvloop.run(run_clients(args.clients[0], int(args.clients[1]), args.hello))
-    else:
-        uvloop.run(main(args))
+    uvloop.run(main(parser.parse_args()))
 
 
 if __name__ == "__main__":

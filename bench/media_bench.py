@@ -6,6 +6,33 @@ re-encodes it for every viewer. Both at each viewer count, in one run.
     python bench/media_bench.py [--viewers 1,10,40] [--seconds 20] [--warmup 5]
                                 [--stock-buffered]
 
+The large-audience paths, also in one run (bench/media_paths.py; Debian's ``janus`` and
+``ffmpeg`` must be installed, ``apt-get install janus ffmpeg``, as tests/run does):
+
+    python bench/media_bench.py --servers livecart,janus,hls [--extra-rows hls:200]
+
+- livecart:  as below: the node's own WHEP viewers
+- janus:     a fresh Debian ``janus`` (tests/janus.py: docs/janus's configs, started
+             from this process, so in its namespace) and a ``livecart serve`` with
+             media.janus_urls pointing at it, which creates the show's Streaming
+             mountpoint and sends it the forwarded frames as plain RTP; the viewers
+             watch through livecart's relay as a page does (POST /janus, the answer,
+             keepalives: bench/media_paths.py), pass-through seam installed, never
+             decoding. Server CPU is Janus' process; the node's (ingest, RTP out to
+             Janus, the relay's requests) is its own column
+- hls:       ``livecart serve`` with media.hls on: its ffmpeg (``-c copy``, 1 s fMP4
+             segments) and the node serving /hls/; the viewers are HLS players (httpx,
+             one connection each) that poll the playlist every target duration and
+             download each new segment once, as hls.js does live. Server CPU is the
+             node plus its ffmpeg; the player reports segments and bytes per second
+             (``--ready-segments``: what each must have downloaded first)
+
+That mode prints another table: ``added / viewer`` is (server CPU - the same processes'
+CPU with the publisher and no viewer) / viewers, the marginal cost a larger audience
+is extrapolated from; ``node``, ``Janus`` and ``ffmpeg`` are each process's CPU in
+cores. ``--extra-rows SERVER:N,...`` adds rows after the others (HLS players are cheap
+enough for hundreds; aiortc viewers use about a core per 40 on this machine).
+
 Run as root (or where unprivileged user namespaces are allowed): the bench first moves
 itself into a fresh network namespace (tests/netns.py) with one private address,
 10.77.0.1, since ICE never gathers loopback; every process it starts inherits it. HTTP
@@ -104,7 +131,7 @@ from tests.netns import TEST_ADDRESS, enter_test_network, network_problem
 SECRET = "bench-secret-0123456789abcdef0123456789abcdef"
 ADMIN_KEY = "bench-admin-key-0123456789"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-SERVERS = ("livecart", "aiortc")
+SERVERS = ("livecart", "aiortc")  # the default; also "janus" and "hls"
 CLIENT_PROCESSES = 2
 
 WIDTH, HEIGHT, FPS = 854, 480, 30
@@ -491,20 +518,25 @@ async def add_viewer(url: str, token: str, viewers: Viewers) -> None:
 
 
 async def run_viewers(
-    url: str, count: int, token: str, ready_frames: int, ready_timeout: float
+    url: str, count: int, token: str, ready_frames: int, ready_timeout: float, path: str = "whep"
 ) -> None:
-    """``count`` WHEP viewers that never decode; then obey stdin: ``start`` counts,
-    ``stop`` reports, anything else closes them."""
+    """``count`` WHEP viewers (``path`` "janus": viewers through livecart's Janus relay,
+    bench/media_paths.py) that never decode; then obey stdin: ``start`` counts, ``stop``
+    reports, anything else closes them."""
     from livecart.media import passthrough
 
     passthrough.install()
     raise_open_files()
     viewers = Viewers(ready_frames=ready_frames, expected=count)
     gate = asyncio.Semaphore(4)
+    if path == "janus":
+        from bench.media_paths import add_janus_viewer as add
+    else:
+        add = add_viewer
 
     async def one() -> None:
         async with gate:
-            await add_viewer(url, token, viewers)
+            await add(url, token, viewers)
 
     started = time.monotonic()
     await asyncio.gather(*(one() for _ in range(count)))
@@ -578,15 +610,17 @@ class Child:
 
 
 async def start_server(
-    server: str, redis_url: str, workdir: Path, buffered: bool
+    server: str, redis_url: str, workdir: Path, buffered: bool, extra_env: dict[str, str]
 ) -> tuple[int, str, Any]:
-    """(pid, base url, handle) of a server under test."""
-    if server == "livecart":
+    """(pid, base url, handle) of a server under test: ``livecart serve`` (with
+    ``extra_env``: the Janus or HLS settings) or the stock aiortc server."""
+    if server != "aiortc":
         env = {
             "LIVECART_REDIS_URL": redis_url,
             "LIVECART_AUTH_SECRET": SECRET,
             "LIVECART_AUTH_ADMIN_API_KEY": ADMIN_KEY,
             "LIVECART_SERVER_LOG_LEVEL": "warning",
+            **extra_env,
         }
         node = LivecartProcess(["serve", "--port", "0"], cwd=workdir, env=env)
         url = await asyncio.to_thread(node.wait_for_url, 30.0)
@@ -626,51 +660,77 @@ class Run:
     viewer_token: str
 
 
-async def server_cores(pid: int, seconds: float) -> float:
-    """The server's CPU over the next ``seconds``, in cores."""
-    cpu0, t0 = cpu_seconds(pid), time.monotonic()
+async def cores_of(pids: list[int], seconds: float) -> float:
+    """The CPU of ``pids`` together over the next ``seconds``, in cores."""
+    cpu0, t0 = sum(cpu_seconds(p) for p in pids), time.monotonic()
     await asyncio.sleep(seconds)
-    return (cpu_seconds(pid) - cpu0) / (time.monotonic() - t0)
+    return (sum(cpu_seconds(p) for p in pids) - cpu0) / (time.monotonic() - t0)
+
+
+def viewer_args(run: Run, server: str, url: str, count: int) -> list[str]:
+    """A viewer process's arguments for the path ``server`` serves."""
+    args = run.args
+    if server == "hls":
+        ready = str(args.ready_segments)
+        return ["--view-hls", url, str(count), ready, str(args.ready_timeout)]
+    flag = "--view-janus" if server == "janus" else "--view"
+    ready = str(args.ready_frames)
+    return [flag, url, str(count), run.viewer_token, ready, str(args.ready_timeout)]
 
 
 async def one_row(run: Run, server: str, viewers: int) -> dict[str, Any]:
+    """One server (livecart, aiortc, janus or hls) at one viewer count. ``janus``: a
+    Janus of its own and a livecart node feeding it; ``hls``: a livecart node with
+    media.hls on, whose ffmpeg is found once the stream is live."""
+    from bench import media_paths
+
     args = run.args
-    pid, url, handle = await start_server(server, run.redis.url, run.workdir, args.stock_buffered)
+    janus: Any = None
+    extra_env: dict[str, str] = {}
+    if server == "janus":
+        janus_dir = run.workdir / f"janus-{viewers}"
+        janus = await asyncio.to_thread(media_paths.start_janus, janus_dir)
+        extra_env = media_paths.janus_env(janus)
+    elif server == "hls":
+        extra_env = media_paths.hls_env(run.workdir / f"hls-{viewers}")
     publisher: Child | None = None
     clients: list[Child] = []
+    handle: Any = None
     try:
-        idle = await server_cores(pid, args.baseline_seconds)
+        pid, url, handle = await start_server(
+            server, run.redis.url, run.workdir, args.stock_buffered, extra_env
+        )
+        # What serves the viewers: the node (WHEP), Janus, or the node and its ffmpeg.
+        janus_pid = janus.pid if janus is not None else None
+        serving = [janus_pid] if janus_pid is not None else [pid]
+        idle = await cores_of(serving, args.baseline_seconds)
         publisher = Child(["--publish", url, str(run.clip), run.streamer_token])
         published = json.loads(await publisher.line(60))
         if published["status"] != 201:
             raise RuntimeError(f"{server} refused the publisher: {published}")
+        ffmpeg = None
+        if server == "hls":
+            ffmpeg = await media_paths.wait_for_ffmpeg(pid)
+            serving.append(ffmpeg)
         await asyncio.sleep(3)  # connected and past its first keyframe
-        ingest_alone = await server_cores(pid, args.baseline_seconds)
-        clients = [
-            Child(
-                [
-                    "--view",
-                    url,
-                    str(n),
-                    run.viewer_token,
-                    str(args.ready_frames),
-                    str(args.ready_timeout),
-                ]
-            )
-            for n in split(viewers)
-        ]
+        ingest_alone = await cores_of(serving, args.baseline_seconds)
+        clients = [Child(viewer_args(run, server, url, n)) for n in split(viewers)]
         joined = [json.loads(await c.line(300)) for c in clients]
         await asyncio.sleep(args.warmup)
-        ours = [pid, publisher.proc.pid, os.getpid(), *(c.proc.pid for c in clients)]
-        if run.redis.pid is not None:
-            ours.append(run.redis.pid)
-        node0 = await asyncio.to_thread(media_metrics, url) if server == "livecart" else {}
-        udp0 = udp_errors()
         roles = {
             "server": [pid],
             "publisher": [publisher.proc.pid],
             "viewers": [c.proc.pid for c in clients],
         }
+        if janus_pid is not None:
+            roles["janus"] = [janus_pid]
+        if ffmpeg is not None:
+            roles["ffmpeg"] = [ffmpeg]
+        ours = [p for role in roles.values() for p in role] + [os.getpid()]
+        if run.redis.pid is not None:
+            ours.append(run.redis.pid)
+        node0 = await asyncio.to_thread(media_metrics, url) if server != "aiortc" else {}
+        udp0 = udp_errors()
         drops0 = udp_drops(roles)
         cpu0 = {p: cpu_seconds(p) for p in ours}
         busy0, t0 = machine_busy_seconds(), time.monotonic()
@@ -680,14 +740,15 @@ async def one_row(run: Run, server: str, viewers: int) -> dict[str, Any]:
         for child in (publisher, *clients):
             child.tell("stop")
         elapsed = time.monotonic() - t0
-        cpu = {p: cpu_seconds(p) - cpu0[p] for p in ours}
+        cpu = {p: max(0.0, cpu_seconds(p) - cpu0[p]) for p in ours}  # 0: it exited
         busy = machine_busy_seconds() - busy0
         udp = {k: v - udp0[k] for k, v in udp_errors().items()}
         drops = {
             role: sum(n - drops0[role].get(inode, 0) for inode, n in sockets.items())
             for role, sockets in udp_drops(roles).items()
         }
-        node = await asyncio.to_thread(media_metrics, url) if server == "livecart" else {}
+        ffmpeg_same = ffmpeg is None or media_paths.ffmpeg_child(pid) == ffmpeg
+        node = await asyncio.to_thread(media_metrics, url) if server != "aiortc" else {}
         seen = [json.loads(await c.line(60)) for c in clients]
         sent = json.loads(await publisher.line(60))
     finally:
@@ -698,28 +759,26 @@ async def one_row(run: Run, server: str, viewers: int) -> dict[str, Any]:
         if publisher is not None:
             publisher.tell("exit")
             await publisher.stop()
-        await stop_server(handle)
-    fps = [n / s["seconds"] for s in seen for n in s["video"]]
-    audio_fps = [n / s["seconds"] for s in seen for n in s["audio"]]
-    kbits = [b * 8 / s["seconds"] / 1000 for s in seen for b in s["video_bytes"]]
-    cores = cpu[pid] / elapsed
-    delivered = sum(fps) * elapsed
-    return {
+        if handle is not None:
+            await stop_server(handle)
+        if janus is not None:
+            await asyncio.to_thread(janus.stop)
+    cores = sum(cpu[p] for p in serving) / elapsed
+    row: dict[str, Any] = {
         "server": server,
         "viewers": viewers,
         "ready": sum(j["ready"] for j in joined),
         "join_s": max(j["seconds"] for j in joined),
         "connected": sum(s["connected"] for s in seen),
-        "decoded_by_viewers": sum(s["decoded"] for s in seen),
         "idle_cores": idle,
         "ingest_alone_cores": ingest_alone,
         "server_cores": cores,
         "per_viewer_cores": cores / viewers,
-        "fps_mean": sum(fps) / len(fps),
-        "fps_min": min(fps),
-        "audio_fps_mean": sum(audio_fps) / len(audio_fps),
-        "kbit_s_mean": sum(kbits) / len(kbits),
-        "ms_per_frame": cpu[pid] / delivered * 1000 if delivered else float("nan"),
+        "added_per_viewer_cores": (cores - ingest_alone) / viewers,
+        "node_cores": cpu[pid] / elapsed,
+        "janus_cores": cpu[janus_pid] / elapsed if janus_pid is not None else None,
+        "ffmpeg_cores": cpu[ffmpeg] / elapsed if ffmpeg is not None else None,
+        "ffmpeg_restarted": not ffmpeg_same,
         "client_cores": sum(s["cpu_s"] for s in seen) / elapsed,
         "publisher_cores": cpu[publisher.proc.pid] / elapsed,
         "others_cores": max(0.0, busy - sum(cpu.values())) / elapsed,
@@ -730,6 +789,34 @@ async def one_row(run: Run, server: str, viewers: int) -> dict[str, Any]:
         "node": {k: v - node0.get(k, 0) for k, v in node.items()},
         "seconds": elapsed,
     }
+    if server == "hls":
+        seg_s = [n / s["seconds"] for s in seen for n in s["segments"]]
+        media = [m / s["seconds"] for s in seen for m in s["media_s"]]
+        kbits = [b * 8 / s["seconds"] / 1000 for s in seen for b in s["bytes"]]
+        row.update(
+            segments_s_mean=sum(seg_s) / len(seg_s),
+            segments_s_min=min(seg_s),
+            media_s_mean=sum(media) / len(media),
+            media_s_min=min(media),
+            kbit_s_mean=sum(kbits) / len(kbits),
+            http_errors=sum(s["errors"] for s in seen),
+            decoded_by_viewers=0,
+            ms_per_frame=float("nan"),
+        )
+        return row
+    fps = [n / s["seconds"] for s in seen for n in s["video"]]
+    audio_fps = [n / s["seconds"] for s in seen for n in s["audio"]]
+    kbits = [b * 8 / s["seconds"] / 1000 for s in seen for b in s["video_bytes"]]
+    delivered = sum(fps) * elapsed
+    row.update(
+        decoded_by_viewers=sum(s["decoded"] for s in seen),
+        fps_mean=sum(fps) / len(fps),
+        fps_min=min(fps),
+        audio_fps_mean=sum(audio_fps) / len(audio_fps),
+        kbit_s_mean=sum(kbits) / len(kbits),
+        ms_per_frame=cores * elapsed / delivered * 1000 if delivered else float("nan"),
+    )
+    return row
 
 
 def table(rows: list[dict[str, Any]]) -> str:
@@ -758,10 +845,90 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
+PATHS = {"livecart": "WHEP", "aiortc": "aiortc", "janus": "Janus", "hls": "HLS"}
+
+
+def paths_table(rows: list[dict[str, Any]]) -> str:
+    """The large-audience table: what serves the viewers on each path, its CPU in all
+    and per viewer (and above the ingest alone), the node's, Janus' and ffmpeg's shares,
+    what each viewer got, the viewers' own CPU and the rest of the machine."""
+    out = [
+        "| path   | viewers | server CPU | CPU / viewer | added / viewer |  node | Janus "
+        "| ffmpeg | video fps or HLS segments/s / viewer (min) | kbit/s / viewer "
+        "| clients | others |",
+        "|--------|--------:|-----------:|-------------:|---------------:|------:|------:"
+        "|-------:|-------------------------------------------:|----------------:"
+        "|--------:|-------:|",
+    ]
+
+    def cores(value: float | None) -> str:
+        return "-" if value is None else f"{value:.3f}"
+
+    for r in rows:
+        if r["server"] == "hls":
+            got = f"{r['segments_s_mean']:.2f} seg/s ({r['segments_s_min']:.2f})"
+        else:
+            got = f"{r['fps_mean']:.1f} fps ({r['fps_min']:.1f})"
+        out.append(
+            f"| {PATHS[r['server']]:<6} | {r['viewers']:>7} | {r['server_cores']:>10.3f} "
+            f"| {r['per_viewer_cores']:>12.4f} | {r['added_per_viewer_cores']:>14.4f} "
+            f"| {r['node_cores']:>5.3f} | {cores(r['janus_cores']):>5} "
+            f"| {cores(r['ffmpeg_cores']):>6} | {got:>42} | {r['kbit_s_mean']:>15.0f} "
+            f"| {r['client_cores']:>7.2f} | {r['others_cores']:>6.2f} |"
+        )
+    return "\n".join(out)
+
+
+def row_notes(args: argparse.Namespace, r: dict[str, Any]) -> str:
+    """What a row's table line leaves out."""
+    if r["server"] == "hls":
+        got = (
+            f"{r['ready']} downloaded {args.ready_segments} segments in {r['join_s']:.1f} s, "
+            f"{r['connected']} with their last request answered, {r['http_errors']} failed "
+            f"requests; media per viewer {r['media_s_mean']:.2f} s/s "
+            f"(slowest {r['media_s_min']:.2f}); ffmpeg "
+            f"{'restarted in the window' if r['ffmpeg_restarted'] else 'ran throughout'}"
+        )
+    else:
+        got = (
+            f"{r['ready']} reached {args.ready_frames} frames in {r['join_s']:.1f} s, "
+            f"{r['connected']} connected at the end, {r['decoded_by_viewers']} frames decoded "
+            f"by viewers, audio {r['audio_fps_mean']:.1f} frames/s"
+        )
+    drops = ", ".join(f"{role} {n}" for role, n in r["udp_drops"].items())
+    line = (
+        f"{PATHS[r['server']]}, {r['viewers']} viewers: {got}; datagrams dropped for a full "
+        f"socket buffer: {r['udp_errors']['RcvbufErrors']} ({drops}); publisher "
+        f"{r['publisher_cores']:.2f} core, video RTP sent {r['publisher_rtp_s']:.0f}/s, "
+        f"{r['publisher_state']}; server CPU idle {r['idle_cores']:.3f}, with the ingest "
+        f"and no viewer {r['ingest_alone_cores']:.3f}"
+    )
+    node = r["node"]
+    if node:
+        line += (
+            f"; node: video frames in {node['frames_in'] / r['seconds']:.1f}/s, "
+            f"forwarded {node['frames_forwarded'] / r['seconds']:.0f}/s, dropped "
+            f"{node['frames_dropped']:.0f}, keyframe requests {node['keyframe_requests']:.0f}"
+        )
+    return line
+
+
 async def main(args: argparse.Namespace) -> None:
     raise_open_files()
     levels = [int(v) for v in args.viewers.split(",")]
     servers = args.servers.split(",")
+    extras = [e.partition(":")[0] for e in args.extra_rows.split(",") if e]
+    unknown = set(servers + extras) - set(PATHS)
+    if unknown:
+        raise SystemExit(f"--servers: no such server {', '.join(sorted(unknown))}")
+    if {"janus", "hls"} & set(servers + extras):
+        from bench.media_paths import missing_binaries
+
+        if missing := missing_binaries():
+            raise SystemExit(
+                f"the janus and hls rows need Debian's {' and '.join(missing)}: "
+                f"apt-get install {' '.join(missing)}"
+            )
     load_before = load_average()
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="lcm") as tmp:
@@ -799,11 +966,14 @@ async def main(args: argparse.Namespace) -> None:
                 ),
                 viewer_token=issue_token(SECRET, sub="bench", role="viewer", ttl_s=86_400),
             )
-            for viewers in levels:
-                for server in servers:
-                    row = await one_row(run, server, viewers)
-                    rows.append(row)
-                    print(json.dumps(row), file=sys.stderr, flush=True)
+            plan = [(server, viewers) for viewers in levels for server in servers]
+            for extra in filter(None, args.extra_rows.split(",")):
+                server, _, count = extra.partition(":")
+                plan.append((server, int(count)))
+            for server, viewers in plan:
+                row = await one_row(run, server, viewers)
+                rows.append(row)
+                print(json.dumps(row), file=sys.stderr, flush=True)
         finally:
             await redis.stop()
     load_after = load_average()
@@ -812,27 +982,10 @@ async def main(args: argparse.Namespace) -> None:
         f"1 s) + Opus; {args.seconds:g} s measured after {args.warmup:g} s warm-up; "
         f"{os.cpu_count()} cores; load average {load_before} before, {load_after} after"
     )
-    print(table(rows))
+    paths = any(r["server"] in ("janus", "hls") for r in rows)
+    print(paths_table(rows) if paths else table(rows))
     for r in rows:
-        line = (
-            f"{r['server']}, {r['viewers']} viewers: {r['ready']} reached {args.ready_frames} "
-            f"frames in {r['join_s']:.1f} s, {r['connected']} connected at the end, "
-            f"{r['decoded_by_viewers']} frames decoded by viewers; datagrams dropped for a "
-            f"full socket buffer: {r['udp_errors']['RcvbufErrors']} (server "
-            f"{r['udp_drops']['server']}, publisher {r['udp_drops']['publisher']}, viewers "
-            f"{r['udp_drops']['viewers']}); publisher {r['publisher_cores']:.2f} core, "
-            f"video RTP sent {r['publisher_rtp_s']:.0f}/s, {r['publisher_state']}; server "
-            f"CPU idle {r['idle_cores']:.3f}, with the ingest and no viewer "
-            f"{r['ingest_alone_cores']:.3f}"
-        )
-        node = r["node"]
-        if node:
-            line += (
-                f"; node: video frames in {node['frames_in'] / r['seconds']:.1f}/s, "
-                f"forwarded {node['frames_forwarded'] / r['seconds']:.0f}/s, dropped "
-                f"{node['frames_dropped']:.0f}, keyframe requests {node['keyframe_requests']:.0f}"
-            )
-        print(line)
+        print(row_notes(args, r))
 
 
 def cli() -> None:
@@ -841,6 +994,11 @@ def cli() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="measured window")
     parser.add_argument("--warmup", type=float, default=5.0)
     parser.add_argument("--servers", default=",".join(SERVERS))
+    parser.add_argument(
+        "--extra-rows",
+        default="",
+        help="rows after the others, SERVER:VIEWERS comma-separated (e.g. hls:200,janus:80)",
+    )
     parser.add_argument(
         "--baseline-seconds",
         type=float,
@@ -855,6 +1013,12 @@ def cli() -> None:
         type=float,
         default=60.0,
         help="seconds the viewers get to reach --ready-frames (then the row is measured anyway)",
+    )
+    parser.add_argument(
+        "--ready-segments",
+        type=int,
+        default=5,
+        help="HLS segments every player downloads first (the first three at once: the live edge)",
     )
     parser.add_argument(
         "--clip-margin",
@@ -877,8 +1041,25 @@ def cli() -> None:
         metavar=("URL", "N", "TOKEN", "READY", "TIMEOUT"),
         help=argparse.SUPPRESS,
     )
+    parser.add_argument(
+        "--view-janus",
+        nargs=5,
+        metavar=("URL", "N", "TOKEN", "READY", "TIMEOUT"),
+        help=argparse.SUPPRESS,
+    )
+    parser.add_argument(
+        "--view-hls", nargs=4, metavar=("URL", "N", "READY", "TIMEOUT"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
-    if args.serve_stock:
+    if args.view_janus:
+        url, count, token, ready, timeout = args.view_janus
+        uvloop.run(run_viewers(url, int(count), token, int(ready), float(timeout), "janus"))
+    elif args.view_hls:
+        from bench.media_paths import run_hls_players
+
+        url, count, ready, timeout = args.view_hls
+        uvloop.run(run_hls_players(url, int(count), int(ready), float(timeout)))
+    elif args.serve_stock:
         uvloop.run(serve_stock(args.stock_buffered))
     elif args.publish:
         uvloop.run(run_publisher(*args.publish))

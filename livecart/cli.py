@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator, Sequence
 import uvicorn
 from redis.exceptions import RedisError
 
-from livecart import __version__
+from livecart import __version__, collector
 from livecart.app import NODE_WORKERS, create_app
 from livecart.auth.tokens import Role, issue_token
 from livecart.commerce.catalog.imports import (
@@ -362,6 +362,7 @@ async def _serve_until_signal(
                 while not server.started and not serving.done():  # noqa: ASYNC110
                     await asyncio.sleep(0.01)
                 if server.started:
+                    collector.settle_after_start()
                     sys.stdout.write(announce(settings, _bound_url(settings, sockets)))
                     sys.stdout.flush()
                 await serving

@@ -18,6 +18,7 @@ import ipaddress
 import os
 import re
 import tomllib
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -180,7 +181,7 @@ class HubSettings:
         max=10_000,
     )
     max_deliveries_per_s: int = _setting(
-        50_000,
+        100_000,
         "frames a node writes to its sockets per second at most; big rooms get longer ticks",
         min=100,
         max=10_000_000,
@@ -198,8 +199,8 @@ class HubSettings:
         max=1_000_000,
     )
     max_joins_per_s: int = _setting(
-        1000,
-        "new WebSocket sessions a node starts per second; more are told to retry later",
+        3000,
+        "new WebSocket sessions a node starts per second; more are told when to come back",
         min=1,
         max=1_000_000,
     )
@@ -462,6 +463,48 @@ class MediaSettings:
         min=4,
         max=10_000,
     )
+    viewer_path: str = _setting(
+        "whep",
+        "how viewer pages play first: whep (this node, then Janus past max_whep_viewers, "
+        "then HLS), janus (Janus first) or hls (HLS first, e.g. behind a CDN)",
+        choices=("whep", "janus", "hls"),
+    )
+    janus_urls: str = _setting(
+        "",
+        "Janus HTTP API URLs for large audiences, space-separated "
+        "(http://10.0.0.7:8088/janus); empty = no Janus (docs/video.md)",
+    )
+    janus_rtp_hosts: str = _setting(
+        "",
+        "address the ingest node sends RTP to, one per janus_urls entry, space-separated; "
+        "empty = each URL's host",
+    )
+    janus_api_secret: str = _setting("", "the api_secret of every Janus in janus_urls")
+    janus_admin_key: str = _setting(
+        "", "the Streaming plugin's admin_key of every Janus (to create mountpoints)"
+    )
+    janus_viewer_cap: int = _setting(
+        2000, "viewers livecart sends to one Janus instance", min=1, max=1_000_000
+    )
+    hls: bool = _setting(
+        False,
+        "write HLS (fMP4 segments and a playlist, with ffmpeg -c copy) for each H.264 "
+        "stream this node ingests",
+    )
+    hls_dir: str = _setting(
+        "", "directory the HLS files are written to; empty = <redis.data_dir>/hls"
+    )
+    hls_base_url: str = _setting(
+        "",
+        "where pages fetch HLS from (a CDN in front of hls_dir); empty = the ingest node's /hls/",
+    )
+    hls_segment_s: float = _setting(
+        1.0, "target HLS segment length (a segment starts on a keyframe)", min=0.5, max=10
+    )
+    hls_playlist_segments: int = _setting(
+        6, "segments the live playlist lists (older ones are deleted)", min=2, max=100
+    )
+    ffmpeg: str = _setting("ffmpeg", "the ffmpeg binary used for HLS")
 
 
 @dataclass(frozen=True)
@@ -752,6 +795,24 @@ def _check_media(media: MediaSettings) -> None:
                 f"media.ice_servers has the TURN URL {url!r}: set media.ice_username "
                 "and media.ice_credential too"
             )
+    urls = media.janus_urls.split()
+    for url in urls:
+        parsed = urllib.parse.urlsplit(url)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise ConfigError(
+                f"media.janus_urls has {url!r}: expected Janus' HTTP API URL, "
+                "like http://10.0.0.7:8088/janus"
+            )
+    hosts = media.janus_rtp_hosts.split()
+    if hosts and len(hosts) != len(urls):
+        raise ConfigError(
+            f"media.janus_rtp_hosts has {len(hosts)} addresses for {len(urls)} "
+            "media.janus_urls: give one per URL, or none"
+        )
+    if media.viewer_path == "janus" and not urls:
+        raise ConfigError("media.viewer_path = 'janus' is not allowed: set media.janus_urls")
+    if media.viewer_path == "hls" and not media.hls:
+        raise ConfigError("media.viewer_path = 'hls' is not allowed: set media.hls = true")
     for address in media.bind_addresses.split():
         try:
             ipaddress.ip_address(address)
@@ -810,6 +871,8 @@ SECRET_KEYS = frozenset(
         ("auth", "secret"),
         ("auth", "admin_api_key"),
         ("media", "ice_credential"),
+        ("media", "janus_api_secret"),
+        ("media", "janus_admin_key"),
         ("stripe", "secret_key"),
         ("stripe", "webhook_secret"),
     }

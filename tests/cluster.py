@@ -18,7 +18,6 @@ thread this object owns, whichever thread calls ``start`` or ``restart``.
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import random
 import signal
@@ -35,7 +34,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from livecart.store.embedded import _die_with_parent, bundled_server_binary
+from livecart.store.embedded import bundled_server_binary
+from tests.children import ChildSpawner
 
 HOST = "127.0.0.1"
 SLOTS = 16384
@@ -182,18 +182,14 @@ class ValkeyCluster:
         self.node_timeout_ms = node_timeout_ms
         self.binary = binary or bundled_server_binary()
         self.nodes: list[ClusterNode] = []
-        # One long-lived thread forks every node: PR_SET_PDEATHSIG fires when the forking
-        # thread exits, so forking from a short-lived worker thread would kill the node.
-        self._spawner: concurrent.futures.ThreadPoolExecutor | None = None
+        self._spawner: ChildSpawner | None = None
 
     # -- lifecycle -------------------------------------------------------------------
 
     def start(self, timeout: float = 30.0) -> None:
         """Start every node, build the cluster, and wait until it is ok everywhere."""
         deadline = time.monotonic() + timeout
-        self._spawner = concurrent.futures.ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="valkey-cluster-spawner"
-        )
+        self._spawner = ChildSpawner("valkey-cluster")
         count = self.primaries * (1 + self.replicas_per_primary)
         try:
             self.nodes = []
@@ -229,7 +225,7 @@ class ValkeyCluster:
                 node.proc.kill()
                 node.proc.wait()
         if self._spawner is not None:
-            self._spawner.shutdown(wait=True)
+            self._spawner.close()
             self._spawner = None
 
     def __enter__(self) -> ValkeyCluster:
@@ -425,21 +421,7 @@ class ValkeyCluster:
     def _spawn(self, node: ClusterNode) -> None:
         if self._spawner is None:
             raise ClusterError("the cluster is not started")
-        command = self._command(node)
-
-        def spawn() -> subprocess.Popen[bytes]:
-            with open(node.log_path, "ab") as log:
-                return subprocess.Popen(
-                    command,
-                    cwd=node.dir,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                    preexec_fn=_die_with_parent,  # from self._spawner, which lives on
-                )
-
-        node.proc = self._spawner.submit(spawn).result()
+        node.proc = self._spawner.spawn(self._command(node), node.dir, node.log_path)
 
     def _wait_started(self, node: ClusterNode, deadline: float, *, retry_port: bool) -> None:
         """Wait for PING; a first start that lost its port to someone else gets another."""

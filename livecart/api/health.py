@@ -12,6 +12,7 @@ from livecart.api.edge import json_response, runtime_of
 from livecart.api.endpoint import endpoint
 from livecart.metrics import CONTENT_TYPE
 from livecart.store.readiness import store_problem
+from livecart.store.turns import urgent_turns
 
 READY_PING_TIMEOUT_S = 2.0
 
@@ -23,24 +24,31 @@ async def healthz(request: Request) -> Response:
 
 async def readyz(request: Request) -> Response:
     """200 when Redis can take orders now, 503 with the reason when it cannot (see
-    ``store.readiness``: on a Cluster every shard is probed)."""
+    ``store.readiness``: on a Cluster every shard is probed). What keeps the
+    large-audience video paths (Janus, HLS) from working is listed under ``video``
+    without making the node unready: the shop and the node's own WHEP still work."""
     runtime = runtime_of(request)
     timeout = min(READY_PING_TIMEOUT_S, runtime.settings.redis.socket_timeout_s)
     try:
-        async with asyncio.timeout(timeout):
-            problem = await store_problem(runtime.redis, runtime.settings.redis)
+        # Urgent: a load balancer must not see a node in a busy sale as down.
+        with urgent_turns():
+            async with asyncio.timeout(timeout):
+                problem = await store_problem(runtime.redis, runtime.settings.redis)
     except TimeoutError:
         problem = f"redis did not answer within {timeout:g}s"
     except (RedisError, OSError) as exc:
         problem = f"redis: {exc}"
+    video = request.state.media.problems() if hasattr(request.state, "media") else []
+    extra = {"video": video} if video else {}
     if problem is None:
-        return json_response({"status": "ready"})
-    return json_response({"status": "unready", "reason": problem}, status=503)
+        return json_response({"status": "ready", **extra})
+    return json_response({"status": "unready", "reason": problem, **extra}, status=503)
 
 
 async def metrics(request: Request) -> Response:
     runtime = runtime_of(request)
-    await runtime.metrics.refresh(runtime.redis, runtime.embedded)
+    with urgent_turns():
+        await runtime.metrics.refresh(runtime.redis, runtime.embedded)
     return Response(runtime.metrics.render(), media_type=CONTENT_TYPE)
 
 

@@ -11,16 +11,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from livecart.api.edge import authorized, read_body, runtime_of
+from livecart.api.edge import authorized, json_response, read_body, runtime_of
 from livecart.api.endpoint import RAW, endpoint
 from livecart.auth.roles import Action
 from livecart.errors import (
     Forbidden,
+    InvalidInput,
     LivecartError,
     TokenMissing,
     UnsupportedMediaType,
 )
 from livecart.hub.moderation import standing
+from livecart.media.janus import KEEPALIVE_MS
 from livecart.media.node import MediaNode, StreamElsewhere
 from livecart.store.keys import check_id
 
@@ -118,18 +120,22 @@ async def whip_end(request: Request) -> Response:
 # -- WHEP ---------------------------------------------------------------------------
 
 
+async def _may_watch(request: Request, show: str) -> None:
+    """Whoever may watch the show (a token unless anonymous viewers), and not banned."""
+    claims = authorized(request, Action.WATCH, show)
+    banned = (
+        claims is not None
+        and claims.role != "admin"
+        and (await standing(runtime_of(request).redis, show, claims.sub)).banned
+    )
+    if banned:
+        raise Forbidden("you are banned from this show", code="banned")
+
+
 async def whep_play(request: Request) -> Response:
     try:
         show = _show(request)
-        claims = authorized(request, Action.WATCH, show)
-        runtime = runtime_of(request)
-        banned = (
-            claims is not None
-            and claims.role != "admin"
-            and (await standing(runtime.redis, show, claims.sub)).banned
-        )
-        if banned:
-            raise Forbidden("you are banned from this show", code="banned")
+        await _may_watch(request, show)
         body = await _offer(request)
         session, answer = await _media(request).play(show, body)
     except StreamElsewhere as elsewhere:
@@ -147,6 +153,65 @@ async def whep_end(request: Request) -> Response:
     show = _show(request)
     session = check_id(request.path_params["session"], "session")
     await _media(request).stop_playing(show, session)
+    return Response(status_code=200, headers=CORS)
+
+
+# -- Janus: viewers past this node's WHEP cap ------------------------------------------
+#
+# Janus offers and the viewer answers, so standard WHEP players cannot play from it: the
+# page asks livecart for Janus' offer, answers through livecart, and keeps the session
+# alive through livecart. The session id in the URL is a token naming the instance and
+# Janus' session, signed by livecart: any node relays it, no page reaches another's.
+
+
+def _janus_session(request: Request) -> str:
+    return check_id(request.path_params["session"], "session")
+
+
+async def janus_watch(request: Request) -> Response:
+    try:
+        show = _show(request)
+        await _may_watch(request, show)
+        avoid = request.query_params.get("avoid")
+        if avoid is not None:
+            check_id(avoid, "avoid")  # an instance's name (janus1, ...); others avoid none
+        watching = await _media(request).janus_watch(show, avoid)
+    except LivecartError as exc:
+        _counted(request, exc)
+        raise
+    body = {
+        "session": watching.token,
+        "offer": watching.offer,
+        "instance": watching.instance.name,
+        "keepalive_ms": KEEPALIVE_MS,
+    }
+    location = f"/api/shows/{show}/janus/{watching.token}"
+    response = json_response(body, status=201)
+    response.headers.update({**CORS, "Location": location})
+    links = _ice_links(request)
+    if links:
+        response.headers["Link"] = links
+    return response
+
+
+async def janus_answer(request: Request) -> Response:
+    show = _show(request)
+    session = _janus_session(request)
+    _media(request).janus.session_of(show, session)  # an unknown session before the body
+    answer = (await _offer(request)).decode("utf-8", errors="replace")
+    if not answer.startswith("v=0"):
+        raise InvalidInput("the body must be the SDP answer to Janus' offer", field="body")
+    await _media(request).janus.answer(show, session, answer)
+    return Response(status_code=204, headers=CORS)
+
+
+async def janus_keepalive(request: Request) -> Response:
+    await _media(request).janus.keepalive(_show(request), _janus_session(request))
+    return Response(status_code=204, headers=CORS)
+
+
+async def janus_end(request: Request) -> Response:
+    await _media(request).janus.hang_up(_show(request), _janus_session(request))
     return Response(status_code=200, headers=CORS)
 
 
@@ -198,4 +263,10 @@ routes = [
     endpoint("/api/shows/{show}/whep/{session}", "DELETE", whep_end, exists=SHOW),
     Route("/api/shows/{show}/whep/{session}", resource_patch, methods=["PATCH"]),
     Route("/api/shows/{show}/whep/{session}", resource_options, methods=["OPTIONS"]),
+    endpoint("/api/shows/{show}/janus", "POST", janus_watch, query=("avoid",), exists=SHOW),
+    endpoint(
+        "/api/shows/{show}/janus/{session}/answer", "POST", janus_answer, body=RAW, exists=SHOW
+    ),
+    endpoint("/api/shows/{show}/janus/{session}/keepalive", "POST", janus_keepalive, exists=SHOW),
+    endpoint("/api/shows/{show}/janus/{session}", "DELETE", janus_end, exists=SHOW),
 ]

@@ -75,10 +75,31 @@ def issue_token(
     return jwt.encode(payload, secret, algorithm=ALGORITHM)
 
 
+# Tokens whose signature and claims were verified, by (secret, token): a viewer's app sends
+# the same token with every request, and PyJWT's HS256 check costs about 75 us here, most
+# of a sold-out HTTP tap's time in a flash sale (bench/RESULTS.md). A verified token stays
+# verified; only its expiry is checked again on each use. Oldest entries go first.
+_VERIFIED: dict[tuple[str, str], Claims] = {}
+VERIFIED_CACHE_SIZE = 20_000
+
+
 def verify_token(secret: str, token: str, *, leeway_s: int = 0, now: float | None = None) -> Claims:
     """The token's claims, or ``TokenExpired`` / ``TokenInvalid`` saying what is wrong."""
     if not isinstance(token, str) or not token or len(token) > 4096:
         raise TokenInvalid("token is empty, not a string, or longer than 4096 characters")
+    cached = _VERIFIED.get((secret, token))
+    if cached is not None:
+        if cached.exp + leeway_s < (time.time() if now is None else now):
+            raise TokenExpired("token has expired")
+        return cached
+    claims = _verify(secret, token, leeway_s=leeway_s, now=now)
+    if len(_VERIFIED) >= VERIFIED_CACHE_SIZE:
+        del _VERIFIED[next(iter(_VERIFIED))]
+    _VERIFIED[(secret, token)] = claims
+    return claims
+
+
+def _verify(secret: str, token: str, *, leeway_s: int, now: float | None) -> Claims:
     required = ["sub", "role", "exp"]
     try:
         if now is None:

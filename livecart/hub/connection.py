@@ -19,7 +19,6 @@ from urllib.parse import parse_qs, unquote
 
 from redis.exceptions import RedisError
 from websockets.frames import Frame, Opcode
-from websockets.http11 import Request
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
@@ -33,6 +32,14 @@ from livecart.errors import (
     NotFound,
     StoreUnavailable,
     TokenExpired,
+)
+from livecart.hub.handshake import (
+    MAX_HEAD_BYTES,
+    HandshakeError,
+    head_end,
+    head_too_large,
+    read_upgrade,
+    refusal,
 )
 from livecart.hub.limits import TokenBucket
 from livecart.hub.protocol import PATH, CloseCode, decode_inbound, error_message
@@ -51,6 +58,35 @@ STAFF_ROLES = frozenset({Role.STREAMER, Role.MODERATOR, Role.ADMIN})
 
 
 class HubConnection(asyncio.Protocol):
+    # Slots: a node holds one of these per viewer (bench/RESULTS.md, idle memory).
+    __slots__ = (
+        "_corked",
+        "_early",
+        "_eof_after_cork",
+        "_flood",
+        "_fragments",
+        "_head",
+        "_joining",
+        "_max_size",
+        "_messages",
+        "_tasks",
+        "_timers",
+        "claims",
+        "closing",
+        "hub",
+        "is_staff",
+        "joined",
+        "last_seen",
+        "loop",
+        "proto",
+        "room",
+        "server_state",
+        "show",
+        "stale",
+        "transport",
+        "user",
+    )
+
     def __init__(
         self,
         config: Any = None,
@@ -61,8 +97,14 @@ class HubConnection(asyncio.Protocol):
         hub = (app_state or {}).get("hub")
         self.hub: Hub | None = hub
         self.server_state = server_state
-        limit = hub.settings.hub.max_message_bytes if hub is not None else 8192
-        self.proto = ServerProtocol(max_size=limit)
+        self._max_size = hub.settings.hub.max_message_bytes if hub is not None else 8192
+        # websockets' frame parser, made once the handshake (livecart.hub.handshake) is done.
+        self.proto: ServerProtocol | None = None
+        self._head = b""
+        # While admit() decides, what it writes waits here: the 101 and a refusal's close
+        # frame (or the error before it) leave in one write.
+        self._corked: list[bytes] | None = None
+        self._eof_after_cork = False
         self.loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport = cast(asyncio.Transport, None)
         self.show = ""
@@ -100,20 +142,32 @@ class HubConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.last_seen = time.monotonic()
-        self.proto.receive_data(data)
-        for event in self.proto.events_received():
-            if isinstance(event, Request):
-                self._handshake(event)
-            elif isinstance(event, Frame):
+        proto = self.proto
+        if proto is None:
+            rest = self._read_head(data)
+            proto = self.proto
+            if proto is None or not rest:
+                return
+            data = rest
+        proto.receive_data(data)
+        for event in proto.events_received():
+            if isinstance(event, Frame):
                 self._frame(event)
         self._send_pending()
 
     def eof_received(self) -> bool | None:
+        if self.proto is None:
+            self.transport.close()
+            return None
         self.proto.receive_eof()
         self._send_pending()
         return None
 
     def connection_lost(self, exc: Exception | None) -> None:
+        # Nothing is written after this: a reply whose task outlived its cancel (redis-py
+        # may drop a cancellation on 3.11, see runtime.cancel_and_wait) would otherwise
+        # write to a closed transport, which uvloop raises on.
+        self.closing = True
         self._leave()
         if self.server_state is not None:
             self.server_state.connections.discard(self)
@@ -137,7 +191,7 @@ class HubConnection(asyncio.Protocol):
     # -- uvicorn's graceful shutdown -------------------------------------------------
 
     def shutdown(self) -> None:
-        if self.proto.state is State.OPEN:
+        if self._open:
             self.close(CloseCode.RESTARTING, "this node is stopping; resume on another")
         else:
             self.transport.close()
@@ -146,14 +200,14 @@ class HubConnection(asyncio.Protocol):
 
     def write(self, frame: bytes) -> None:
         """A frame for this socket alone (hello, ack, personal message)."""
-        if self.closing or self.proto.state is not State.OPEN:
+        if self.closing or not self._open:
             return
         hub = self.hub
         assert hub is not None
         if self.transport.get_write_buffer_size() > hub.settings.hub.send_buffer_hard_bytes:
             self.close_slow()
             return
-        self.transport.write(frame)
+        self._out(frame)
         hub.stats.frames_out += 1
         hub.stats.bytes_out += len(frame)
 
@@ -193,7 +247,7 @@ class HubConnection(asyncio.Protocol):
             return
         self.closing = True
         self._leave()
-        if self.proto.state is State.OPEN:
+        if self.proto is not None and self.proto.state is State.OPEN:
             self.proto.send_close(code, _fit_reason(reason))
             self._send_pending()
         self._timers.append(self.loop.call_later(CLOSE_TIMEOUT_S, self.transport.abort))
@@ -204,14 +258,37 @@ class HubConnection(asyncio.Protocol):
         self.send_error(exc, req=None, kind=None)
         self.close(code, f"{exc.code}: {exc.message}")
 
+    @property
+    def _open(self) -> bool:
+        return self.proto is not None and self.proto.state is State.OPEN
+
+    def _out(self, data: bytes) -> None:
+        corked = self._corked
+        if corked is None:
+            self.transport.write(data)
+        else:
+            corked.append(data)
+
     def _send_pending(self) -> None:
-        for chunk in self.proto.data_to_send():
+        proto = self.proto
+        if proto is None:
+            return
+        for chunk in proto.data_to_send():
             if chunk:
-                self.transport.write(chunk)
+                self._out(chunk)
+            elif self._corked is not None:
+                self._eof_after_cork = True
             else:  # the protocol's end of stream: the server closes TCP first
                 self.transport.close()
-        if self.proto.state is not State.OPEN:
+        if proto.state is not State.OPEN:
             self._leave()
+
+    def _uncork(self) -> None:
+        corked, self._corked = self._corked, None
+        if corked:
+            self.transport.write(b"".join(corked))
+        if self._eof_after_cork:
+            self.transport.close()
 
     def _leave(self) -> None:
         room, self.room = self.room, None
@@ -220,31 +297,54 @@ class HubConnection(asyncio.Protocol):
 
     # -- handshake -------------------------------------------------------------------
 
-    def _handshake(self, request: Request) -> None:
+    def _read_head(self, data: bytes) -> bytes | None:
+        """Gather the upgrade request's head; once whole, answer it. Returns the bytes
+        that followed it when the socket was upgraded."""
+        if self.closing:
+            return None
+        head = self._head + data if self._head else data
+        end = head_end(head)
+        if end < 0:
+            if len(head) > MAX_HEAD_BYTES:
+                self._reject(head_too_large())
+            else:
+                self._head = head
+            return None
+        self._head = b""
+        self._handshake(head[:end])
+        return head[end:] if self.proto is not None else None
+
+    def _handshake(self, head: bytes) -> None:
         hub = self.hub
-        path, _, query = request.path.partition("?")
-        match = PATH.match(path)
-        if hub is None or not hub.accepting:
-            self._reject(503, "the hub is not running on this node")
+        try:
+            upgrade = read_upgrade(head)
+        except HandshakeError as exc:
+            self._reject(exc)
             return
+        if hub is None or not hub.accepting:
+            self._reject(HandshakeError(503, "the hub is not running on this node"))
+            return
+        match = PATH.match(upgrade.path)
         if match is None:
-            self._reject(404, "no WebSocket endpoint here; use /ws/shows/{show}")
+            self._reject(HandshakeError(404, "no WebSocket endpoint here; use /ws/shows/{show}"))
             return
         try:
             self.show = check_id(unquote(match.group(1)), "show")
         except InvalidInput as exc:
-            self._reject(404, exc.message)
+            self._reject(HandshakeError(404, exc.message))
             return
-        response = self.proto.accept(request)
-        self.proto.send_response(response)
-        self._send_pending()  # the 101 goes out before anything admit() writes
-        if response.status_code != 101:
-            return
-        params = {k: v[-1] for k, v in parse_qs(query).items()}
-        hub.admit(self, request, params)
+        self.proto = ServerProtocol(max_size=self._max_size, state=State.OPEN)
+        self._corked = [upgrade.response()]  # the 101 goes out before anything admit() writes
+        try:
+            params = {k: v[-1] for k, v in parse_qs(upgrade.query).items()}
+            hub.admit(self, upgrade.headers, params)
+        finally:
+            self._uncork()
 
-    def _reject(self, status: int, text: str) -> None:
-        self.proto.send_response(self.proto.reject(status, text))
+    def _reject(self, exc: HandshakeError) -> None:
+        self.closing = True
+        self.transport.write(refusal(exc.status, exc.text, exc.headers))
+        self.transport.close()
 
     def authenticate(self, token: str | None) -> None:
         """Who this socket is; raises AuthError / Forbidden, checked on every connect."""
@@ -258,6 +358,11 @@ class HubConnection(asyncio.Protocol):
         self.is_staff = claims is not None and claims.role in STAFF_ROLES
 
     def start_session(self, last: str | None, epoch: str | None) -> None:
+        hub = self.hub
+        assert hub is not None
+        if not last and hub.welcome_at_once(self):
+            self._joined()
+            return
         self._joining = asyncio.ensure_future(self._join(last, epoch))
 
     async def _join(self, last: str | None, epoch: str | None) -> None:
@@ -276,15 +381,19 @@ class HubConnection(asyncio.Protocol):
             log.warning("joining show %s: %s", self.show, exc)
             self.close(CloseCode.INTERNAL, "the store did not answer; resume in a moment")
         else:
-            hub.stats.joins["ok"] += 1
-            if not self.joined.done():
-                self.joined.set_result(None)
-            # No await since the hello was written: nothing can come between it and these.
-            self._answer_early()
+            self._joined()
             return
         self._early = None  # the join was refused: what came before it is not handled
         if not self.joined.done():
             self.joined.cancel()
+
+    def _joined(self) -> None:
+        assert self.hub is not None
+        self.hub.stats.joins["ok"] += 1
+        if not self.joined.done():
+            self.joined.set_result(None)
+        # No await since the hello was written: nothing can come between it and these.
+        self._answer_early()
 
     def _answer_early(self) -> None:
         """Handle the messages that came before the hello, in arrival order. Replies

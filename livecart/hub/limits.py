@@ -30,3 +30,31 @@ class TokenBucket:
     def full(self, now: float) -> bool:
         """True when the bucket has refilled: nothing about it is worth keeping."""
         return self.tokens + (now - self.updated) * self.rate >= self.burst
+
+
+class JoinTurns:
+    """A node's join rate, and for each join past it a turn.
+
+    A refused join costs a handshake, and so does its retry: if every refused socket
+    were told "in a moment", a storm would come back all at once and be refused again,
+    paying for each join several times. Each refused join is instead given the next free
+    turn (turns ``1 / rate`` apart after the last one given), so the refused part of a
+    storm returns spread over the time the node needs to admit it, each socket about
+    once.
+    """
+
+    __slots__ = ("bucket", "next_turn")
+
+    def __init__(self, rate: float, burst: float, now: float) -> None:
+        self.bucket = TokenBucket(rate, burst, now)
+        self.next_turn = now
+
+    def take(self, now: float) -> float:
+        """0.0 when the join may go ahead (and is counted); otherwise the seconds until
+        its turn."""
+        wait = self.bucket.take(now)
+        if not wait:
+            return 0.0
+        turn = max(self.next_turn, now + wait)
+        self.next_turn = turn + 1 / self.bucket.rate
+        return turn - now

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import secrets
 import time
@@ -15,22 +16,22 @@ from typing import Any
 
 import orjson
 from redis.exceptions import RedisError
-from websockets.http11 import Request
 
 from livecart.config import Settings
 from livecart.errors import AuthError, Forbidden, LivecartError, StoreUnavailable
 from livecart.hub import moderation
 from livecart.hub.commands import HANDLERS, USER_BURSTS, handle
 from livecart.hub.connection import HubConnection, auth_error_close
-from livecart.hub.events import events_frame, parse_stream_id
-from livecart.hub.limits import TokenBucket
+from livecart.hub.events import HubEvent, events_frame, parse_stream_id
+from livecart.hub.limits import JoinTurns, TokenBucket
 from livecart.hub.protocol import PROTOCOL_VERSION, CloseCode, Inbound
-from livecart.hub.room import Room
+from livecart.hub.room import Room, Snapshot
 from livecart.hub.stats import HubCollector, HubStats
 from livecart.hub.ticks import plan_ticks
 from livecart.hub.wire import PING_FRAME, message_frame, text_frame
-from livecart.runtime import Runtime, cancel_and_wait
+from livecart.runtime import Runtime, cancel_all
 from livecart.store.client import close_client
+from livecart.store.turns import urgent_context, urgent_turns
 
 log = logging.getLogger("livecart.hub")
 
@@ -50,7 +51,7 @@ class Hub:
         self.accepting = False
         s = self.settings.hub
         now = time.monotonic()
-        self._joins = TokenBucket(s.max_joins_per_s, s.max_joins_per_s, now)
+        self._joins = JoinTurns(s.max_joins_per_s, s.max_joins_per_s, now)
         self._user_limits: dict[tuple[str, str], TokenBucket] = {}
         self._soft = s.send_buffer_soft_bytes
         self._clock_offset_ms = 0.0
@@ -67,9 +68,13 @@ class Hub:
         await self._sync_clock()
         self.runtime.metrics.registry.register(self._collector)
         self._tasks = [
-            asyncio.create_task(self._housekeeping(), name="hub-housekeeping"),
+            asyncio.create_task(
+                self._housekeeping(), name="hub-housekeeping", context=urgent_context()
+            ),
             asyncio.create_task(self._pings(), name="hub-pings"),
-            asyncio.create_task(self._publish_reactions(), name="hub-reactions"),
+            asyncio.create_task(
+                self._publish_reactions(), name="hub-reactions", context=urgent_context()
+            ),
         ]
         self.accepting = True
 
@@ -77,8 +82,7 @@ class Hub:
         self.accepting = False
         for conn in list(self.connections):
             conn.close(CloseCode.RESTARTING, "this node is stopping; resume on another")
-        for task in self._tasks:
-            await cancel_and_wait(task)
+        await cancel_all(self._tasks)
         for show, room in list(self.rooms.items()):
             with contextlib.suppress(LivecartError, RedisError, OSError):
                 await moderation.report_presence(
@@ -92,7 +96,9 @@ class Hub:
 
     # -- sessions ----------------------------------------------------------------------
 
-    def admit(self, conn: HubConnection, request: Request, params: Mapping[str, str]) -> None:
+    def admit(
+        self, conn: HubConnection, headers: Mapping[str, str], params: Mapping[str, str]
+    ) -> None:
         """A socket whose handshake succeeded: node limits, then who it is, then join."""
         s = self.settings.hub
         if len(self.connections) >= s.max_connections:
@@ -107,7 +113,7 @@ class Hub:
             )
             return
         token = params.get("token")
-        header = request.headers.get("Authorization")
+        header = headers.get("authorization")
         if not token and header is not None:
             scheme, _, value = header.partition(" ")
             token = value.strip() if scheme.lower() == "bearer" else None
@@ -143,26 +149,13 @@ class Hub:
         # that goes away meanwhile (its join cancelled) must not cancel it for the rest.
         await asyncio.shield(room.ready)
         redis = self.runtime.redis
-        claims = conn.claims
         muted_until: int | None = None
         if conn.user is not None:
             standing = await moderation.standing(redis, conn.show, conn.user, self.redis_now_ms())
             if standing.banned and not conn.is_admin:
                 raise Forbidden("you are banned from this show", code="banned")
             muted_until = standing.muted_until_ms
-        hello: dict[str, Any] = {
-            "type": "hello",
-            "protocol": PROTOCOL_VERSION,
-            "show": conn.show,
-            "node": self.node_id,
-            "you": {
-                "user": conn.user,
-                "role": None if claims is None else str(claims.role),
-                "muted_until_ms": muted_until,
-            },
-            "tick_ms": room.tick_ms,
-            "limits": self._limits(),
-        }
+        hello = self._hello(conn, room, muted_until)
         after = parse_stream_id(last) if last else None
         reason = "new" if not last else "bad_id" if after is None else "other_epoch"
         if after is not None and epoch == room.epoch:
@@ -196,6 +189,53 @@ class Hub:
                 break
         else:
             raise StoreUnavailable("the show's events move faster than a snapshot can be read")
+        self._send_snapshot(conn, room, hello, reason, snap, missed)
+
+    def welcome_at_once(self, conn: HubConnection) -> bool:
+        """The join of a storm, without a task or a read: an anonymous new viewer of a
+        room that is ready and holds a fresh snapshot gets its hello now (in the same
+        write as the 101). False when anything needs the store; ``welcome`` then runs."""
+        if conn.user is not None or conn.is_staff:
+            return False
+        room = self.rooms.get(conn.show)
+        ready = None if room is None else room.ready
+        if ready is None or not ready.done() or ready.cancelled() or ready.exception():
+            return False
+        assert room is not None
+        snap = room.fresh_snapshot()
+        if snap is None:
+            return False
+        missed = room.replay_after(snap.last_key, staff=False)
+        if missed is None:
+            return False
+        self._send_snapshot(conn, room, self._hello(conn, room, None), "new", snap, missed)
+        return True
+
+    def _hello(self, conn: HubConnection, room: Room, muted_until: int | None) -> dict[str, Any]:
+        claims = conn.claims
+        return {
+            "type": "hello",
+            "protocol": PROTOCOL_VERSION,
+            "show": conn.show,
+            "node": self.node_id,
+            "you": {
+                "user": conn.user,
+                "role": None if claims is None else str(claims.role),
+                "muted_until_ms": muted_until,
+            },
+            "tick_ms": room.tick_ms,
+            "limits": self._limits,
+        }
+
+    def _send_snapshot(
+        self,
+        conn: HubConnection,
+        room: Room,
+        hello: dict[str, Any],
+        reason: str,
+        snap: Snapshot,
+        missed: list[HubEvent],
+    ) -> None:
         if conn.closing:
             return
         age_ms = int((time.monotonic() - snap.fetched_at) * 1000)
@@ -226,7 +266,9 @@ class Hub:
             words = await moderation.blocked_keywords(self.runtime.redis, conn.show)
             hello["staff"] = {"blocked_keywords": words}
 
+    @functools.cached_property
     def _limits(self) -> dict[str, Any]:
+        """The hello's limits: settings, the same for every hello of this node."""
         s = self.settings.hub
         return {
             "max_message_bytes": s.max_message_bytes,
@@ -267,7 +309,9 @@ class Hub:
     # -- client messages ---------------------------------------------------------------
 
     async def handle(self, conn: HubConnection, inbound: Inbound) -> None:
-        await handle(self, conn, inbound)
+        # A pin or a pause goes before the viewers' taps.
+        with urgent_turns() if conn.is_staff else contextlib.nullcontext():
+            await handle(self, conn, inbound)
 
     def known_type(self, kind: str) -> str:
         """The metric label for a message type: unknown types share one label."""

@@ -52,6 +52,7 @@ READ_RETRY_S = 0.5
 # A snapshot read for one join serves the joins of the next moment too (a storm of new
 # viewers costs one read); the window replays what happened since it was read.
 SNAPSHOT_REUSE_S = 1.0
+DELIVERY_SLICE = 1000  # sockets a frame is written to before the loop may run other work
 
 
 @dataclass
@@ -231,7 +232,7 @@ class Room:
                 await asyncio.sleep(delay)
             self._last_flush = loop.time()
             try:
-                self.flush()
+                await self.flush()
             except Exception:
                 log.exception("flushing show %s's events", self.show)
 
@@ -249,7 +250,7 @@ class Room:
             if isinstance(count, int):
                 self.viewer_count = count
 
-    def flush(self) -> None:
+    async def flush(self) -> None:
         """Fold what arrived since the last tick and send it: one frame per audience."""
         events, self.pending = self.pending, []
         if not events:
@@ -262,12 +263,33 @@ class Room:
         stats.observe_batch(len(events))
         folded = fold(events)
         for_viewers = [e for e in folded if not e.staff_only]
+        viewer_frame = staff_frame = None
         if self.viewers and for_viewers:
-            frame = events_frame(self.epoch, newest.id, for_viewers)
-            self.hub.deliver(self.viewers, frame, all(e.type in COALESCABLE for e in for_viewers))
+            viewer_frame = events_frame(self.epoch, newest.id, for_viewers)
         if self.staff:
-            frame = events_frame(self.epoch, newest.id, folded)
-            self.hub.deliver(self.staff, frame, all(e.type in COALESCABLE for e in folded))
+            staff_frame = events_frame(self.epoch, newest.id, folded)
+        # Staff first: they are few, and a pause or a pin's echo should not wait for
+        # thousands of viewers' writes.
+        if staff_frame is not None:
+            await self._deliver(self.staff, staff_frame, all(e.type in COALESCABLE for e in folded))
+        if viewer_frame is not None:
+            coalescable = all(e.type in COALESCABLE for e in for_viewers)
+            await self._deliver(self.viewers, viewer_frame, coalescable)
+
+    async def _deliver(self, audience: set[HubConnection], frame: bytes, coalescable: bool) -> None:
+        """Write one frame to an audience, ``DELIVERY_SLICE`` sockets at a time, letting the
+        event loop run between slices: a frame to 10 000 sockets held the loop for 80-100 ms,
+        and every buy, chat message and Redis reply on the node waited for it (bench/
+        RESULTS.md, "A live show"). A socket that left the room meanwhile is skipped."""
+        if len(audience) <= DELIVERY_SLICE:
+            self.hub.deliver(audience, frame, coalescable)
+            return
+        conns = list(audience)
+        self.hub.deliver(conns[:DELIVERY_SLICE], frame, coalescable)
+        for start in range(DELIVERY_SLICE, len(conns), DELIVERY_SLICE):
+            await asyncio.sleep(0)
+            present = [c for c in conns[start : start + DELIVERY_SLICE] if c.room is self]
+            self.hub.deliver(present, frame, coalescable)
 
     # -- joining: snapshot or replay ----------------------------------------------------
 
@@ -288,13 +310,20 @@ class Room:
     def state_frame(self) -> bytes:
         return message_frame({"type": "state", **self.current_state()})
 
-    async def snapshot(self) -> Snapshot:
+    def fresh_snapshot(self) -> Snapshot | None:
+        """The snapshot read for a join of the last moment, if it still serves."""
         cached = self._snapshot
         if (
             cached is not None
             and time.monotonic() - cached.fetched_at < SNAPSHOT_REUSE_S
             and cached.last_key >= self.covered_after
         ):
+            return cached
+        return None
+
+    async def snapshot(self) -> Snapshot:
+        cached = self.fresh_snapshot()
+        if cached is not None:
             return cached
         if self._snapshot_flight is None or self._snapshot_flight.done():
             self._snapshot_flight = asyncio.ensure_future(self._fetch_snapshot())

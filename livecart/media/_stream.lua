@@ -13,11 +13,14 @@
 --   stream_lease_until  ms (Redis TIME) after which a silent ingest counts as lost
 --   stream_codec, stream_width, stream_height, stream_marker ('1': frames carry the
 --   position marker), stream_started_at (ms)
+--   stream_play         the ways pages may watch, in order ('whep,janus,hls')
+--   stream_hls          the HLS playlist's URL, '' when the stream has none
 
 local SHOW, EVENTS = KEYS[1], KEYS[2]
 local STREAM_FIELDS = {
   'stream_session', 'stream_state', 'stream_node', 'stream_url', 'stream_lease_until',
   'stream_codec', 'stream_width', 'stream_height', 'stream_marker', 'stream_started_at',
+  'stream_play', 'stream_hls',
 }
 
 local function now_ms()

@@ -35,10 +35,13 @@ log = logging.getLogger("livecart.media")
 
 
 class Ingest:
-    def __init__(self, node: MediaNode, show: str, session: str, relay: StreamRelay) -> None:
+    def __init__(
+        self, node: MediaNode, show: str, session: str, relay: StreamRelay, node_url: str
+    ) -> None:
         self.node = node
         self.show = show
         self.session = session
+        self.node_url = node_url  # where this node is reached (WHEP, HLS)
         self.relay = relay
         self.pc = RTCPeerConnection(node.rtc_configuration)
         self.codec = ""
@@ -118,8 +121,11 @@ class Ingest:
         while True:
             try:
                 # The wait starts at the POST: a publisher that connects but never
-                # sends video ends as surely as one that stops.
-                packet = await asyncio.wait_for(track.recv(), settings.media_timeout_s)
+                # sends video ends as surely as one that stops. asyncio.timeout, not
+                # wait_for, which on Python 3.11 drops a cancel that arrives with a
+                # frame (CPython gh-86296): the pump must stop when the session does.
+                async with asyncio.timeout(settings.media_timeout_s):
+                    packet = await track.recv()
             except TimeoutError:
                 self.close_soon("no_media")
                 return
@@ -145,6 +151,7 @@ class Ingest:
             # On a Redis error the next keyframe tries again.
             self.live = outcome in ("live", "unchanged")
             if outcome == "live":
+                self.node.stream_live(self)
                 shown = f"{size[0]}x{size[1]}" if size else "size unknown"
                 log.info(
                     "ingest %s of show %s is live: %s %s",
@@ -165,6 +172,8 @@ class Ingest:
                 marker=self.codec == "H264",
                 lease_ms=self.node.lease_ms,
                 maxlen=self.node.maxlen,
+                play=self.node.play_order(self.codec),
+                hls_url=self.node.hls_url(self.show, self.codec, self.node_url),
             )
         except RedisError as exc:
             log.warning("could not announce the stream of %s: %s", self.show, exc)

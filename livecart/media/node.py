@@ -1,6 +1,7 @@
 """The media part of one node: its publishers (WHIP), its viewers (WHEP), one relay per
-show it holds the ingest of, the stream clock, and the sweep that ends the streams of
-dead nodes. Owned by the app's lifespan.
+show it holds the ingest of, the stream clock, the sweep that ends the streams of
+dead nodes, and the large-audience outputs fed from its relays (Janus mountpoints and
+HLS). Owned by the app's lifespan.
 
 A show's video lives on the node that holds its ingest; Redis says which (the show
 hash's ``stream_*`` fields), so a WHEP request that reaches another node is redirected
@@ -14,6 +15,8 @@ import asyncio
 import contextlib
 import logging
 import secrets
+from collections.abc import Coroutine
+from typing import Any
 
 from aiortc.exceptions import InvalidAccessError, OperationError
 from redis.exceptions import RedisError
@@ -22,12 +25,14 @@ from livecart.errors import Conflict, InvalidInput, NotFound, Unavailable, Unpro
 from livecart.media import ice, passthrough, state
 from livecart.media.clock import StreamClock
 from livecart.media.codecs import add_forwarded_profiles
+from livecart.media.hls import HlsOutput
 from livecart.media.ingest import Ingest
+from livecart.media.janus import JanusPool, Watching
 from livecart.media.playback import Viewer
 from livecart.media.relay import StreamRelay
 from livecart.media.sdp import check_play, check_publish, read_offer
 from livecart.media.stats import MediaCollector, MediaStats
-from livecart.runtime import Runtime, cancel_and_wait
+from livecart.runtime import Runtime, cancel_all
 from livecart.store import keys
 from livecart.store.clock import redis_time_us
 
@@ -36,6 +41,7 @@ log = logging.getLogger("livecart.media")
 CLOCK_RESYNC_S = 30.0
 OFFLINE_RETRY_MS = 2000
 FULL_RETRY_MS = 10_000
+OUTPUT_STOP_S = 5.0
 
 
 class StreamElsewhere(Exception):
@@ -60,8 +66,12 @@ class MediaNode:
         self.viewers: dict[str, Viewer] = {}  # by session
         self.lease_ms = int(self.settings.stream_lease_s * 1000)
         self.maxlen = runtime.settings.hub.stream_max_events
-        self._collector = MediaCollector(self.stats, self._live_counts)
+        self.janus = JanusPool(runtime.settings, self._stream_session)
+        self._collector = MediaCollector(self.stats, self._live_counts, self.janus.states)
         self._tasks: list[asyncio.Task[None]] = []
+        self.hls = HlsOutput(runtime.settings)
+        self._outputs: dict[str, tuple[str, str]] = {}  # show -> (session, codec) fed
+        self._output_tasks: set[asyncio.Task[None]] = set()
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -70,6 +80,10 @@ class MediaNode:
         add_forwarded_profiles()
         ice.configure(self.settings)
         await self.clock.sync()
+        await self.janus.start()
+        hls_problem = self.hls.problem()
+        if hls_problem:
+            log.warning("HLS: %s", hls_problem)
         self.runtime.metrics.registry.register(self._collector)
         self._tasks = [
             asyncio.create_task(self._resync_clock(), name="media-clock"),
@@ -77,17 +91,94 @@ class MediaNode:
         ]
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            await cancel_and_wait(task)
+        await cancel_all(self._tasks)
         for viewer in list(self.viewers.values()):
             await viewer.close()
         for ingest in list(self.ingests.values()):
             await ingest.close("node_stopping")
+        # The ended streams' mountpoints and HLS go now (bounded by Janus' request
+        # timeout); what a dead Janus keeps, another node removes later.
+        if self._output_tasks:
+            await asyncio.wait(list(self._output_tasks), timeout=OUTPUT_STOP_S)
+        await cancel_all(list(self._output_tasks))
+        await self.janus.stop()
+        await self.hls.stop()
         with contextlib.suppress(ValueError):
             self.runtime.metrics.registry.unregister(self._collector)
 
     def _live_counts(self) -> tuple[int, int]:
         return len(self.ingests), len(self.viewers)
+
+    def problems(self) -> list[str]:
+        """What keeps the large-audience paths from working (for /readyz); the shop and
+        this node's own WHEP work regardless."""
+        hls_problem = self.hls.problem()
+        return self.janus.problems() + ([f"HLS: {hls_problem}"] if hls_problem else [])
+
+    # -- large audiences -------------------------------------------------------------
+
+    def play_order(self, codec: str) -> list[str]:
+        """The ways a page may watch this node's stream, in the order it tries them."""
+        ways = ["whep"]
+        if self.janus.enabled:
+            ways.append("janus")
+        if self.hls.enabled and codec == "H264":
+            ways.append("hls")
+        first = self.settings.viewer_path
+        if first in ways:
+            ways.remove(first)
+            ways.insert(0, first)
+        return ways
+
+    def hls_url(self, show: str, codec: str, node_url: str) -> str | None:
+        if not (self.hls.enabled and codec == "H264"):
+            return None
+        return self.hls.playlist_url(show, node_url)
+
+    def stream_live(self, ingest: Ingest) -> None:
+        """The ingest's stream is live (or changed codec): Janus and HLS take it."""
+        fed = (ingest.session, ingest.codec)
+        if self._outputs.get(ingest.show) == fed:
+            return
+        self._outputs[ingest.show] = fed
+        if self.janus.enabled:
+            self.janus.feed(ingest.show, ingest.session, ingest.relay)
+        if self.hls.enabled:
+            # Same codec: the playlist carries on; a new codec restarts or stops it.
+            self._output_task(self.hls.start_show(ingest.show, ingest.relay), "hls-start")
+
+    def _stream_gone(self, show: str) -> None:
+        self._outputs.pop(show, None)
+        if self.janus.enabled:
+            self._output_task(self.janus.unfeed(show), "janus-unfeed")
+        if self.hls.enabled:
+            self._output_task(self.hls.stop_show(show), "hls-stop")
+
+    def _output_task(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(work, name=name)
+        self._output_tasks.add(task)
+        task.add_done_callback(self._output_done)
+
+    def _output_done(self, task: asyncio.Task[None]) -> None:
+        self._output_tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("%s failed", task.get_name(), exc_info=task.exception())
+
+    async def _stream_session(self, show: str) -> str | None:
+        info = await state.stream_info(self.runtime.redis, show)
+        return info.session if info is not None else None
+
+    async def janus_watch(self, show: str, avoid: str | None) -> Watching:
+        """A viewer's Janus session for the show's live stream (any node relays it)."""
+        self._require_enabled()
+        if not self.janus.enabled:
+            raise Unavailable("this node has no Janus (media.janus_urls)", code="janus_unavailable")
+        info = await state.stream_info(self.runtime.redis, show)
+        if info is None or info.state != "live":
+            if not await self.runtime.redis.exists(keys.show(show)):
+                raise NotFound(f"show {show!r} does not exist", field="show")
+            raise self._offline("the show has no live video yet")
+        return await self.janus.watch(show, info.session, avoid)
 
     # -- WHIP ------------------------------------------------------------------------
 
@@ -108,7 +199,7 @@ class MediaNode:
             )
         session = "in_" + secrets.token_hex(12)
         relay = self.relays.get(show) or self._new_relay(show)
-        ingest = Ingest(self, show, session, relay)
+        ingest = Ingest(self, show, session, relay, node_url)
         try:
             answer = await ingest.answer(offer, video_codec)
             claimed = await state.claim(
@@ -161,6 +252,7 @@ class MediaNode:
         relay = self.relays.pop(ingest.show, None)
         if relay is not None:
             relay.close()
+        self._stream_gone(ingest.show)
         for viewer in [v for v in self.viewers.values() if v.show == ingest.show]:
             viewer.close_soon()
 

@@ -27,6 +27,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from livecart.media import h264
 from livecart.media.clock import StreamClock
 from livecart.media.marker import stamp
+from livecart.media.rtp_out import RtpOut
 from livecart.media.stats import MediaStats
 
 log = logging.getLogger("livecart.media")
@@ -141,6 +142,8 @@ class StreamRelay:
         self._video_pts = PtsRebase(FRAME_STEP_VIDEO)
         self._audio_pts = PtsRebase(FRAME_STEP_AUDIO)
         self._last_position_ms = 0
+        # The RTP copy for Janus and HLS, in the current publisher's codec.
+        self.rtp_out: RtpOut | None = None
 
     # -- publisher side ------------------------------------------------------------
 
@@ -151,6 +154,10 @@ class StreamRelay:
         its first keyframe."""
         self.codec = codec
         self.codec_parameters = parameters
+        if self.rtp_out is None or self.rtp_out.codec != codec:
+            if self.rtp_out is not None:
+                self.rtp_out.close()  # its destinations expect the old codec
+            self.rtp_out = RtpOut(codec, self._stats.rtp_packets)
         self._keyframe_requester = request_keyframe
         self._video_pts.restart()
         self._audio_pts.restart()
@@ -184,11 +191,15 @@ class StreamRelay:
             keyframe = _vp8_keyframe(data)
         packet.pts = self._video_pts.map(int(packet.pts or 0))
         self._fan_out("video", packet, len(data), keyframe)
+        if self.rtp_out is not None:
+            self.rtp_out.send_video(packet)
         return Forwarded(keyframe, size, position)
 
     def forward_audio(self, packet: av.Packet[Any]) -> None:
         packet.pts = self._audio_pts.map(int(packet.pts or 0))
         self._fan_out("audio", packet, packet.size, True)
+        if self.rtp_out is not None:
+            self.rtp_out.send_audio(packet)
 
     def _fan_out(self, kind: str, packet: av.Packet[Any], size: int, keyframe: bool) -> None:
         stats = self._stats
@@ -240,6 +251,8 @@ class StreamRelay:
         for track in self.viewers:
             track.end()
         self.viewers.clear()
+        if self.rtp_out is not None:
+            self.rtp_out.close()
 
 
 def _vp8_keyframe(frame: bytes) -> bool:

@@ -50,12 +50,25 @@ async def go_live(
     marker: bool,
     lease_ms: int,
     maxlen: int,
+    play: list[str],
+    hls_url: str | None,
 ) -> str:
-    """'live' (announced now), 'unchanged', or 'lost' (no longer the show's ingest)."""
+    """'live' (announced now), 'unchanged', or 'lost' (no longer the show's ingest).
+    ``play``: the ways pages may watch, in the order they try them."""
     width, height = size or (0, 0)
     reply: list[Any] = await scripts["stream_live"](
         keys=stream_keys(show),
-        args=[session, codec, width, height, "1" if marker else "0", lease_ms, maxlen],
+        args=[
+            session,
+            codec,
+            width,
+            height,
+            "1" if marker else "0",
+            lease_ms,
+            maxlen,
+            ",".join(play),
+            hls_url or "",
+        ],
     )
     return str(reply[0])
 
@@ -117,4 +130,6 @@ def stream_view(show_hash: dict[str, str]) -> dict[str, Any] | None:
         "height": int(show_hash.get("stream_height") or 0),
         "marker": show_hash.get("stream_marker") == "1",
         "started_at_ms": int(show_hash.get("stream_started_at") or 0),
+        "play": (show_hash.get("stream_play") or "whep").split(","),
+        "hls_url": show_hash.get("stream_hls") or None,
     }

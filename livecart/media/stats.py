@@ -23,12 +23,20 @@ class MediaStats:
     frames_dropped: int = 0  # video frames a viewer skipped (joining, or too far behind)
     keyframe_requests: dict[str, int] = field(default_factory=lambda: {"sent": 0, "suppressed": 0})
     refusals: dict[str, int] = field(default_factory=dict)  # WHIP/WHEP refusals by code
+    # RTP packets sent to Janus and ffmpeg, or dropped (a full socket buffer, an engine down)
+    rtp_packets: dict[str, int] = field(default_factory=lambda: {"sent": 0, "dropped": 0})
 
 
 class MediaCollector(Collector):
-    def __init__(self, stats: MediaStats, live: Callable[[], tuple[int, int]]) -> None:
+    def __init__(
+        self,
+        stats: MediaStats,
+        live: Callable[[], tuple[int, int]],
+        janus: Callable[[], list[tuple[str, bool, int]]],
+    ) -> None:
         self.stats = stats
         self.live = live  # () -> (ingests, WHEP viewers) on this node now
+        self.janus = janus  # () -> [(instance, healthy, viewers)] as last checked
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         s = self.stats
@@ -71,3 +79,26 @@ class MediaCollector(Collector):
         for code, n in sorted(s.refusals.items()):
             refusals.add_metric([code], n)
         yield refusals
+        rtp = CounterMetricFamily(
+            "livecart_media_rtp_packets",
+            "RTP packets sent to Janus and ffmpeg (HLS), or dropped",
+            labels=["outcome"],
+        )
+        for outcome, n in sorted(s.rtp_packets.items()):
+            rtp.add_metric([outcome], n)
+        yield rtp
+        up = GaugeMetricFamily(
+            "livecart_media_janus_up",
+            "1 when the Janus instance passed its last check",
+            labels=["instance"],
+        )
+        watching = GaugeMetricFamily(
+            "livecart_media_janus_viewers",
+            "viewers of livecart's mountpoints on the Janus instance (every node's)",
+            labels=["instance"],
+        )
+        for name, healthy, viewers in self.janus():
+            up.add_metric([name], 1 if healthy else 0)
+            watching.add_metric([name], viewers)
+        yield up
+        yield watching

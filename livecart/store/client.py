@@ -1,4 +1,5 @@
-"""The one Redis client a node uses: a bounded pool, timeouts from config.
+"""The one Redis client a node uses: a bounded pool whose waiters are served in turn
+(``livecart.store.turns``), timeouts from config.
 
 Connection errors are retried twice with a short backoff (the usual cause is a pooled
 connection to a server that restarted); timeouts are not retried, because a timed-out
@@ -21,14 +22,17 @@ import os
 from collections.abc import AsyncIterator
 from typing import Any, cast
 
+import hiredis
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import ClusterPipeline, RedisCluster
+from redis.asyncio.connection import AbstractConnection, Connection
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import SlotNotCoveredError
 
 from livecart.config import RedisSettings
+from livecart.store.turns import Turns
 
 CLIENT_NAME = "livecart"
 
@@ -60,7 +64,7 @@ def make_client(url: str, settings: RedisSettings, *, blocking_reads: bool = Fal
                 client_name=name,
             ),
         )
-    pool = BlockingConnectionPool.from_url(
+    pool = TurnTakingPool.from_url(
         url,
         max_connections=settings.max_connections,
         timeout=settings.pool_timeout_s,
@@ -80,6 +84,88 @@ def make_client(url: str, settings: RedisSettings, *, blocking_reads: bool = Fal
 BLOCKING_READS_IN_FLIGHT = 10_000
 
 
+class _LivecartConnection:
+    """redis-py's connection, with two changes for a node on uvloop:
+
+    - Commands are packed by hiredis' C packer, as redis-py's synchronous client packs
+      them when hiredis is installed; its asyncio client packs in Python: 24 us of CPU
+      for a buy's EVALSHA against 5 us (bench/client_bench.py). What hiredis refuses (a
+      bool, None, a memoryview) goes to redis-py's own packer, which packs it or raises
+      its usual ``DataError``.
+    - A write to a connection its server closed (a primary killed in a failover) is a
+      ``ConnectionError``, which callers retry or answer 503: uvloop raises
+      ``RuntimeError`` there ("the handler is closed"), where asyncio raises the
+      ``OSError`` redis-py expects, and a buyer's tap was answered 500.
+    """
+
+    async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        try:
+            await super().send_packed_command(command, check_health)  # type: ignore[misc]
+        except RuntimeError as err:
+            if "closed" not in str(err):
+                raise
+            raise RedisConnectionError(f"Error while writing to socket: {err}") from err
+
+    def pack_command(self, *args: Any) -> list[bytes]:
+        first = args[0]
+        if isinstance(first, str):
+            args = (*first.encode().split(), *args[1:])
+        elif b" " in first:
+            args = (*first.split(), *args[1:])
+        try:
+            return [hiredis.pack_command(args)]
+        except TypeError:
+            return super().pack_command(*args)  # type: ignore[misc,no-any-return]
+
+
+_MADE: dict[type[AbstractConnection], type[AbstractConnection]] = {}
+
+
+def livecart_connection(connection_class: type[AbstractConnection]) -> type[AbstractConnection]:
+    """``connection_class`` (TCP, Unix socket or TLS, as the URL chose) with
+    ``_LivecartConnection``'s changes; one class each, made once."""
+    if issubclass(connection_class, _LivecartConnection):
+        return connection_class
+    made = _MADE.get(connection_class)
+    if made is None:
+        name = f"Livecart{connection_class.__name__}"
+        made = _MADE[connection_class] = type(name, (_LivecartConnection, connection_class), {})
+    return made
+
+
+class TurnTakingPool(BlockingConnectionPool):
+    """redis-py's blocking pool with its waiters served in turn (``livecart.store.turns``):
+    first come, first served, a paid-for hold's steps first. The pool's own timeout
+    (``redis.pool_timeout_s``) bounds the wait for a turn."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.connection_class = livecart_connection(self.connection_class)
+        self._turns = Turns(self.max_connections)
+        self._holding: set[int] = set()  # connections handed out with a turn
+
+    async def get_connection(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            async with asyncio.timeout(self.timeout):
+                await self._turns.take()
+        except TimeoutError as err:
+            raise RedisConnectionError("No connection available.") from err
+        try:
+            # A turn means a connection is free: redis-py's own wait does not block.
+            connection = await super().get_connection(*args, **kwargs)  # type: ignore[no-untyped-call]
+        except BaseException:
+            self._turns.give()
+            raise
+        self._holding.add(id(connection))
+        return connection
+
+    async def release(self, connection: Any) -> None:
+        await super().release(connection)
+        if id(connection) in self._holding:
+            self._holding.discard(id(connection))
+            self._turns.give()
+
+
 class BoundedRedisCluster(RedisCluster):
     """redis-py's cluster client, made safe for a node under a burst and a failover.
 
@@ -97,9 +183,19 @@ class BoundedRedisCluster(RedisCluster):
     def __init__(self, *args: Any, in_flight: int, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._in_flight = in_flight
-        self._turns = asyncio.Semaphore(in_flight)
+        self._turns = Turns(in_flight)
         self._primaries: dict[str, Redis] = {}
         self._shutting_down = False
+        # Every node's connections are livecart's (``_LivecartConnection``): the seed's
+        # already made, and those the slot map will name.
+        kwargs_of_nodes = self.nodes_manager.connection_kwargs
+        kwargs_of_nodes["connection_class"] = livecart_connection(
+            kwargs_of_nodes.get("connection_class", Connection)
+        )
+        for seed in self.nodes_manager.startup_nodes.values():
+            seed.connection_class = cast(
+                type[Connection], livecart_connection(seed.connection_class)
+            )
         # redis-py's cluster MULTI calls each reply's callback with the command's
         # keyword arguments; the callbacks that are the builtin ``bool`` take none.
         for command, callback in list(self.response_callbacks.items()):
@@ -120,7 +216,7 @@ class BoundedRedisCluster(RedisCluster):
         client = self._primaries.get(node.name)
         if client is None:
             pool = BlockingConnectionPool(
-                connection_class=node.connection_class,
+                connection_class=livecart_connection(node.connection_class),
                 max_connections=self._in_flight,
                 **node.connection_kwargs,
             )

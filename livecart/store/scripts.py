@@ -14,11 +14,14 @@ syntax error stops the node before it serves.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
+
+from livecart.store.client import cluster_of
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
@@ -45,7 +48,7 @@ def script_source(path: Path) -> str:
     """The script's text with its ``--#include`` lines replaced by the fragments, found
     by name anywhere in the package (an order script in ``orders/`` includes the sale
     checks of ``sales/_sale.lua``)."""
-    fragments = find_script_files(fragments=True)
+    fragments = _package_fragments()
     lines = []
     for line in path.read_text().splitlines():
         if line.startswith(INCLUDE):
@@ -59,15 +62,29 @@ def script_source(path: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+@functools.cache
+def _package_fragments() -> dict[str, Path]:
+    return find_script_files(fragments=True)
+
+
+@functools.cache
+def _package_sources() -> dict[str, str]:
+    """The package's scripts, read once per process: a node (and every test's runtime)
+    registers them again without walking the package tree once per script."""
+    return {name: script_source(path) for name, path in find_script_files().items()}
+
+
 class Scripts(Mapping[str, AsyncScript]):
     """The package's scripts, registered on one client: ``await scripts["name"](keys, args)``."""
 
     def __init__(self, client: Redis, files: Mapping[str, Path] | None = None) -> None:
-        files = find_script_files() if files is None else files
+        sources = (
+            _package_sources()
+            if files is None
+            else {name: script_source(path) for name, path in files.items()}
+        )
         self._client = client
-        self._scripts = {
-            name: client.register_script(script_source(path)) for name, path in files.items()
-        }
+        self._scripts = {name: client.register_script(text) for name, text in sources.items()}
 
     def __getitem__(self, name: str) -> AsyncScript:
         return self._scripts[name]
@@ -79,5 +96,15 @@ class Scripts(Mapping[str, AsyncScript]):
         return len(self._scripts)
 
     async def preload(self) -> None:
-        for script in self._scripts.values():
-            script.sha = await self._client.script_load(script.script)
+        scripts = list(self._scripts.values())
+        if cluster_of(self._client) is not None:  # SCRIPT LOAD goes to every primary
+            for script in scripts:
+                script.sha = await self._client.script_load(script.script)
+            return
+        # One round trip: with ``appendfsync always`` each load alone waits for its fsync.
+        async with self._client.pipeline(transaction=False) as pipe:
+            for script in scripts:
+                pipe.script_load(script.script)
+            shas = await pipe.execute()
+        for script, sha in zip(scripts, shas, strict=True):
+            script.sha = sha

@@ -1,8 +1,9 @@
 // The video check page (/static/video.html?show=SHOW#token=TOKEN): plays a show with
 // player.js, times pins with overlay-scheduler.js and lists, for every timed event,
-// the frame it appeared with. What it measures is also left in `window.livecartVideo`
-// for tests and support: every marked frame's position in arrival order, every
-// presented frame's position, and every timed event with where it fired.
+// the frame it appeared with. `?path=whep|janus|hls` plays over that path only,
+// whatever the stream offers. What it measures is also left in `window.livecartVideo`
+// for tests and support: the path in use, every marked frame's position in arrival
+// order, every presented frame's position, and every timed event with where it fired.
 
 import { createHubClient, PRESENTED_EVENTS } from "./hub-client.js";
 import { createScheduler, eventPos } from "./overlay-scheduler.js";
@@ -10,11 +11,13 @@ import { watchShow } from "./player.js";
 
 const params = new URLSearchParams(location.search);
 const show = params.get("show") || "demo-show";
+const PATHS = new Set(["whep", "janus", "hls"]);
+const forced = PATHS.has(params.get("path")) ? params.get("path") : null;
 const token = new URLSearchParams(location.hash.slice(1)).get("token");
 const $ = (id) => document.getElementById(id);
 $("show-id").textContent = show;
 
-const record = { marked: [], presented: [], events: [] };
+const record = { path: null, forced, marked: [], presented: [], events: [] };
 window.livecartVideo = record;
 let onScreen = null;
 
@@ -23,8 +26,11 @@ const player = watchShow(document.querySelector("video"), {
   show,
   token,
   scheduler,
-  onState: ({ state, message }) => {
+  path: forced,
+  onState: ({ state, message, path }) => {
     $("state").textContent = message ? `${state}: ${message}` : state;
+    record.path = path;
+    $("path").textContent = (path ?? "–") + (forced ? " (forced with ?path=)" : "");
   },
   observe: {
     marked(pos) {

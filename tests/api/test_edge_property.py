@@ -677,6 +677,29 @@ TABLE: tuple[Endpoint, ...] = (
         "anyone",
         ids={"show": SHOW, "session": SESSION},
     ),
+    # Janus relay: docs/video.md "Large audiences" (its checks are tests/media/test_janus.py)
+    Endpoint(
+        "POST", "/api/shows/{show}/janus", "anyone", ids={"show": SHOW}, query={"avoid": Id()}
+    ),
+    Endpoint(
+        "POST",
+        "/api/shows/{show}/janus/{session}/answer",
+        "anyone",
+        ids={"show": SHOW, "session": SESSION},
+        raw="sdp",
+    ),
+    Endpoint(
+        "POST",
+        "/api/shows/{show}/janus/{session}/keepalive",
+        "anyone",
+        ids={"show": SHOW, "session": SESSION},
+    ),
+    Endpoint(
+        "DELETE",
+        "/api/shows/{show}/janus/{session}",
+        "anyone",
+        ids={"show": SHOW, "session": SESSION},
+    ),
 )
 
 # Routes of the app that take no input to check: WHIP/WHEP's CORS preflight, and PATCH,

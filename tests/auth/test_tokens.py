@@ -38,6 +38,17 @@ def test_an_expired_token_is_refused_after_the_leeway() -> None:
         verify_token(SECRET, real)
 
 
+def test_a_token_verified_once_is_still_checked_for_expiry_and_secret_on_each_use() -> None:
+    token = issue_token(SECRET, sub="cached", role="viewer", ttl_s=10, now=5000)
+    assert verify_token(SECRET, token, now=5001).sub == "cached"
+    assert verify_token(SECRET, token, now=5009).sub == "cached"  # from the cache
+    with pytest.raises(TokenExpired):
+        verify_token(SECRET, token, now=5011)
+    assert verify_token(SECRET, token, now=5011, leeway_s=5).sub == "cached"
+    with pytest.raises(TokenInvalid, match="Signature verification failed"):
+        verify_token("another-secret-which-is-also-long-enough", token, now=5001)
+
+
 def test_a_token_signed_with_another_secret_is_refused() -> None:
     token = issue_token("another-secret-which-is-also-long-enough", sub="a", role="admin", ttl_s=60)
     with pytest.raises(TokenInvalid, match="Signature verification failed"):

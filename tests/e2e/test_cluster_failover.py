@@ -114,6 +114,14 @@ async def tap(http: httpx.AsyncClient, buyer: Buyer) -> Attempt:
     return Attempt(sent, time.monotonic(), response.status_code, response.json())
 
 
+async def replay(http: httpx.AsyncClient, buyer: Buyer) -> Attempt:
+    """The key tapped again after the sale, as a client whose request was lost in
+    transit taps again: a pooled connection idle past uvicorn's keep-alive (5 s) can be
+    closed by the node just as the request goes out (seen once in CI: ReadError)."""
+    attempt = await tap(http, buyer)
+    return attempt if attempt.status != 0 else await tap(http, buyer)
+
+
 @dataclass
 class Sale:
     deadline: float
@@ -264,7 +272,7 @@ async def test_show_primary_killed_mid_flash_sale_loses_no_confirmed_order(
             assert cluster.replicas_of(replica) == [doomed]
 
             # Every key tapped once more, after it all: the same outcome, replayed.
-            replays = await asyncio.gather(*(tap(http, b) for b in buyers))
+            replays = await asyncio.gather(*(replay(http, b) for b in buyers))
             listed = await listed_orders(http, show=SHOW)
             projected, projection_s = await projected_orders(http, listed)
             ready = (await http.get("/readyz")).json()
@@ -281,7 +289,7 @@ async def test_show_primary_killed_mid_flash_sale_loses_no_confirmed_order(
     if errors:
         print(f"livecart logged {len(errors)} errors, e.g.:\n" + "\n".join(errors[:5]))
         first = node.stderr.find(" ERROR ")
-        print(node.stderr[first : first + 6000])
+        print(node.stderr[first : first + 20000])
 
     # -- every buyer's outcome -------------------------------------------------------
     undecided = [(b.name, b.final) for b in buyers if not is_final(b.final.status)]

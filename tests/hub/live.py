@@ -87,8 +87,15 @@ class HubClient:
         await self.ws.send(orjson.dumps(message).decode())
 
     async def receive(self, within: float = 5.0) -> Message:
-        """The next message, with the protocol's bookkeeping applied."""
-        raw = await asyncio.wait_for(self.ws.recv(), within)
+        """The next message, with the protocol's bookkeeping applied.
+
+        ``asyncio.timeout``, not ``asyncio.wait_for``: on Python 3.11 wait_for drops a
+        cancellation that arrives as its message does (CPython gh-86296), so a caller's
+        own ``asyncio.timeout`` around a loop of receives never fired while events kept
+        coming, and the loop ran for ever (a CI run hung in tests/e2e/test_nginx.py).
+        """
+        async with asyncio.timeout(within):
+            raw = await self.ws.recv()
         message: Message = orjson.loads(raw)
         kind = message.get("type")
         if kind == "hello":

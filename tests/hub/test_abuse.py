@@ -827,6 +827,27 @@ async def test_a_malformed_upgrade_request_is_refused_at_the_handshake(live: Liv
         client.close()
 
 
+async def test_an_upgrade_request_head_over_16_kb_is_refused_431_and_changes_nothing(
+    live: LiveServer, redis_of: Redis, bystander: HubClient
+) -> None:
+    key = base64.b64encode(os.urandom(16))
+    async with unchanged(redis_of):
+        client = await RawClient.connect(ws_url(live))
+        try:
+            await client.write(
+                b"GET /ws/shows/s1 HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                b"Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                b"Sec-WebSocket-Key: " + key + b"\r\nX-Padding: " + b"a" * 17_000 + b"\r\n\r\n"
+            )
+            async with asyncio.timeout(5):
+                head = await client.loop.sock_recv(client.sock, 4096)
+        finally:
+            client.close()
+    assert head.startswith(b"HTTP/1.1 431 "), head[:200]
+    assert b"over 16384 bytes" in head
+    await still_served(live, bystander)
+
+
 @pytest.mark.parametrize(
     ("sub", "role"), [("mo", "moderator"), ("maya", "streamer"), ("ana", "viewer")]
 )

@@ -146,9 +146,16 @@ async def slot_state(redis: Redis, show: str = SHOW) -> dict[str, Any]:
 
 @contextlib.asynccontextmanager
 async def unchanged(redis: Redis) -> AsyncIterator[None]:
+    """The outbox is the one key the node changes on its own meanwhile: its consumers
+    trim what they have read (invariant 7). A refusal must add nothing to it; entries
+    trimmed during the block are not a change the refusal made."""
+    outbox = keys.show_outbox(SHOW)
     before = await slot_state(redis)
     yield
-    assert await slot_state(redis) == before
+    after = await slot_state(redis)
+    appended = {i for i, _ in after.pop(outbox, [])} - {i for i, _ in before.pop(outbox, [])}
+    assert not appended, f"the outbox gained {sorted(appended)}"
+    assert after == before
 
 
 _reqs = itertools.count(1)

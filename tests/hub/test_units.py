@@ -12,7 +12,7 @@ from websockets.streams import StreamReader
 
 from livecart.errors import InvalidInput
 from livecart.hub.events import HubEvent, events_payload, fold, parse_stream_id
-from livecart.hub.limits import TokenBucket
+from livecart.hub.limits import JoinTurns, TokenBucket
 from livecart.hub.protocol import decode_inbound
 from livecart.hub.ticks import plan_ticks
 from livecart.hub.wire import PING_FRAME, text_frame
@@ -162,6 +162,30 @@ def test_a_refused_take_counts_nothing() -> None:
     for _ in range(10):
         assert bucket.take(0.1) > 0
     assert bucket.take(1.0) == 0.0
+
+
+def test_joins_past_the_rate_are_given_turns_one_after_another() -> None:
+    turns = JoinTurns(rate=10.0, burst=2.0, now=0.0)
+    assert [turns.take(0.0) for _ in range(2)] == [0.0, 0.0]
+    waits = [turns.take(0.0) for _ in range(5)]
+    assert waits == pytest.approx([0.1, 0.2, 0.3, 0.4, 0.5])
+
+
+def test_each_refused_join_that_comes_back_at_its_turn_is_admitted() -> None:
+    """A storm of 50 joins at once on a rate of 10 a second (burst 10): the 40 refused,
+    each back at the turn it was given, are all admitted: no join is refused twice."""
+    turns = JoinTurns(rate=10.0, burst=10.0, now=0.0)
+    back_at = sorted(wait for wait in (turns.take(0.0) for _ in range(50)) if wait)
+    assert len(back_at) == 40
+    assert all(turns.take(at + 1e-9) == 0.0 for at in back_at)
+
+
+def test_turns_start_from_now_once_the_queue_has_passed() -> None:
+    turns = JoinTurns(rate=1.0, burst=1.0, now=0.0)
+    turns.take(0.0)
+    assert turns.take(0.0) == pytest.approx(1.0)
+    assert turns.take(100.0) == 0.0
+    assert turns.take(100.0) == pytest.approx(1.0)
 
 
 def test_envelope_decodes_type_and_req() -> None:

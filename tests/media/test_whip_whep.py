@@ -175,6 +175,8 @@ async def test_a_dead_nodes_stream_is_ended_by_the_sweep(live: LiveServer) -> No
         marker=True,
         lease_ms=500,
         maxlen=1000,
+        play=["whep"],
+        hls_url=None,
     )
     assert result == "live"
     await runtime.redis.sadd("lc:streaming_shows", SHOW)

@@ -47,6 +47,7 @@ from livecart.nodes import node_name
 from livecart.runtime import Runtime
 from livecart.store import keys
 from livecart.store.durability import replicas_hold_earlier_writes, run_confirmed
+from livecart.store.turns import urgent_turns
 
 log = logging.getLogger("livecart.checkout")
 T = TypeVar("T")
@@ -153,31 +154,32 @@ async def buy(runtime: Runtime, show: str, buyer: str, request: BuyRequest) -> O
     """One tap: hold the units, get the payment authorised, confirm the order."""
     started = time.perf_counter()
     settings = runtime.settings
-    ref = await _known_creator(runtime, request.ref)
-    # Told to the provider and kept in the hold, so a node that takes the hold over
-    # writes the same order (and the provider's late reports match it).
-    order_id = new_id("o")
-    reply, retried = await _take_hold(
-        runtime,
-        "reserve",
-        sale_keys(show, buyer=buyer, idempotency_key=request.idempotency_key),
-        [
-            buyer,
-            new_id("h"),
-            request.fingerprint(show, buyer),
-            request.idempotency_key,
-            settings.checkout.hold_seconds,
-            settings.checkout.idempotency_ttl_s,
-            settings.hub.stream_max_events,
-            ref or "",
-            settings.affiliate.ref_window_s * 1000,
-            request.sku,
-            request.quantity,
-            -1 if request.price is None else request.price,
-            node_name(runtime),
-            order_id,
-        ],
-    )
+    async with runtime.taps:
+        ref = await _known_creator(runtime, request.ref)
+        # Told to the provider and kept in the hold, so a node that takes the hold over
+        # writes the same order (and the provider's late reports match it).
+        order_id = new_id("o")
+        reply, retried = await _take_hold(
+            runtime,
+            "reserve",
+            sale_keys(show, buyer=buyer, idempotency_key=request.idempotency_key),
+            [
+                buyer,
+                new_id("h"),
+                request.fingerprint(show, buyer),
+                request.idempotency_key,
+                settings.checkout.hold_seconds,
+                settings.checkout.idempotency_ttl_s,
+                settings.hub.stream_max_events,
+                ref or "",
+                settings.affiliate.ref_window_s * 1000,
+                request.sku,
+                request.quantity,
+                -1 if request.price is None else request.price,
+                node_name(runtime),
+                order_id,
+            ],
+        )
     own = order_id if retried else None
     return await _finish(runtime, show, buyer, request.idempotency_key, reply, started, own)
 
@@ -188,20 +190,21 @@ async def checkout_cart(runtime: Runtime, show: str, buyer: str, idempotency_key
     keys.check_id(idempotency_key, "idempotency_key")
     settings = runtime.settings
     order_id = new_id("o")
-    reply, retried = await _take_hold(
-        runtime,
-        "checkout_cart",
-        sale_keys(show, buyer=buyer, idempotency_key=idempotency_key),
-        [
-            buyer,
-            _fingerprint("cart", show, buyer),
-            idempotency_key,
-            settings.checkout.hold_seconds,
-            settings.checkout.idempotency_ttl_s,
-            node_name(runtime),
-            order_id,
-        ],
-    )
+    async with runtime.taps:
+        reply, retried = await _take_hold(
+            runtime,
+            "checkout_cart",
+            sale_keys(show, buyer=buyer, idempotency_key=idempotency_key),
+            [
+                buyer,
+                _fingerprint("cart", show, buyer),
+                idempotency_key,
+                settings.checkout.hold_seconds,
+                settings.checkout.idempotency_ttl_s,
+                node_name(runtime),
+                order_id,
+            ],
+        )
     own = order_id if retried else None
     return await _finish(runtime, show, buyer, idempotency_key, reply, started, own)
 
@@ -223,7 +226,8 @@ async def _take_hold(
     async def attempt() -> list[Any]:
         nonlocal attempts
         attempts += 1
-        reply: list[Any] = await runtime.scripts[script](keys=script_keys, args=args)
+        # With the other taps of this turn of the loop, in one round trip.
+        reply: list[Any] = await runtime.coalesced.call(runtime.scripts[script], script_keys, args)
         return reply
 
     reply = await through_failover(attempt)
@@ -265,15 +269,18 @@ async def _finish(
         )
     if kind == "refused" and reply[1] == "not_found":
         raise NotFound(f"show {show!r} does not exist", field="show")
-    own_hold = None if kind != "replay" else await _own_hold(runtime, show, reply[1], own_order)
-    if own_hold is not None:
-        outcome = await _settle(runtime, show, own_hold)
-    elif kind == "replay":
-        outcome = await _replay(runtime, show, buyer, idempotency_key, orjson.loads(reply[1]))
-    elif kind == "refused":
-        outcome = Outcome(result=reply[1], sku=reply[2] or None)
-    else:
-        outcome = await _settle(runtime, show, orjson.loads(reply[1]))
+    # The tap has had its turn: what follows (paying for a hold, confirming it, reading a
+    # replay) goes before taps still waiting for theirs (livecart.store.turns).
+    with urgent_turns():
+        own_hold = None if kind != "replay" else await _own_hold(runtime, show, reply[1], own_order)
+        if own_hold is not None:
+            outcome = await _settle(runtime, show, own_hold)
+        elif kind == "replay":
+            outcome = await _replay(runtime, show, buyer, idempotency_key, orjson.loads(reply[1]))
+        elif kind == "refused":
+            outcome = Outcome(result=reply[1], sku=reply[2] or None)
+        else:
+            outcome = await _settle(runtime, show, orjson.loads(reply[1]))
     runtime.metrics.buys.labels(outcome.result).inc()
     runtime.metrics.buy_seconds.observe(time.perf_counter() - started)
     return outcome

@@ -24,7 +24,7 @@ local stream = redis.call('HMGET', K.show, 'stream_session', 'stream_state')
 if stream[1] and stream[1] ~= '' then
   redis.call('HDEL', K.show, 'stream_session', 'stream_state', 'stream_node', 'stream_url',
              'stream_lease_until', 'stream_codec', 'stream_width', 'stream_height',
-             'stream_marker', 'stream_started_at')
+             'stream_marker', 'stream_started_at', 'stream_play', 'stream_hls')
   if stream[2] == 'live' then
     emit(ARGV[1], 'stream_ended', cjson.encode({session = stream[1], reason = 'show_ended'}))
   end
