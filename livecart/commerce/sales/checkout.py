@@ -383,9 +383,16 @@ async def _confirm_authorised(
         runtime, show, hold, order_id, orjson.dumps(order).decode(), contact["display_name"] or ""
     )
     if reply[0] == "gone":
-        # The hold expired while the provider answered; its units are back in stock.
+        # The hold was released while the provider answered (it expired, or a takeover
+        # settled it): its units are back in stock, and its key remembers why.
         await void_quietly(runtime, hold["id"], auth.reference, hold["buyer"])
-        return Outcome(result="hold_expired", sku=hold["lines"][0]["sku"])
+        return Outcome(result=reply[1], sku=hold["lines"][0]["sku"])
+    if reply[0] == "lost":
+        # A failover took back the hold with its key's record: nothing was decided for
+        # this key, so a tap again with it buys afresh (and its answer is kept).
+        log.warning("hold %s was lost in a failover of Redis; the buyer taps again", hold["id"])
+        await void_quietly(runtime, hold["id"], auth.reference, hold["buyer"])
+        return in_progress(replayed=False)
     if runtime.settings.stripe.capture == "confirm":
         await capture_now(runtime, order_id, auth.reference, terms.amount, hold["currency"])
     if not durable:

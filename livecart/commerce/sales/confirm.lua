@@ -12,8 +12,13 @@
 -- ARGV[5]  optional: the buyer's first name for the `sold` events ('' or absent: none),
 --          read from their profile before this script (it lives outside the show's slot)
 --
--- Returns {'confirmed', order JSON} | {'gone'} (the hold expired and was released:
--- the caller voids the payment)
+-- Returns {'confirmed', order JSON}
+--       | {'gone', code}: the hold was released (it expired, or its payment failed);
+--         code is the outcome its key remembers. The caller voids the payment.
+--       | {'lost'}: neither the hold nor its key's record of it is here: a failover
+--         took back the reserve's writes (replication is asynchronous until a confirm).
+--         The tap is undecided: the caller voids the payment and the buyer taps again
+--         with the key, which then buys afresh.
 
 local hold_id, order_id, order_body, maxlen = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local buyer_name = ARGV[5] or ''
@@ -22,7 +27,15 @@ local buyer_name = ARGV[5] or ''
 local existing = redis.call('GET', K.order)
 if existing then return {'confirmed', existing} end
 local hold = load_hold(hold_id)
-if not hold then return {'gone'} end
+if not hold then
+  local stored = redis.call('GET', K.idem)
+  local record = stored and cjson.decode(stored)
+  if record and record.hold == hold_id and record.state == 'done'
+      and record.result.status == 'refused' then
+    return {'gone', record.result.code}
+  end
+  return {'lost'}
+end
 if hold.kind ~= 'checkout' then
   return redis.error_reply('ERR hold ' .. hold_id .. ' is a cart, not a checkout')
 end

@@ -140,6 +140,51 @@ async def test_a_refused_or_failed_payment_releases_the_hold(
     assert replay.result == code and replay.replayed
 
 
+class LosesTheHoldWhilePaying:
+    """The test provider, but while it pays, the show's keys go back to how they were
+    before the tap: what a failover leaves when it took back the reserve's writes (the
+    replica had not received them; a confirm's WAITAOF is what makes a write durable)."""
+
+    def __init__(self, provider: Any, raw: Redis, before: dict[str, bytes | None]) -> None:
+        self.provider, self.raw, self.before = provider, raw, before
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.provider, name)
+
+    async def authorise(self, **kw: Any) -> Any:
+        for key in await self.raw.keys("*"):
+            if key.decode() not in self.before:
+                await self.raw.delete(key)
+        for key, dumped in self.before.items():
+            await self.raw.restore(key, 0, dumped, replace=True)
+        return await self.provider.authorise(**kw)
+
+
+async def test_a_hold_a_failover_took_back_while_paying_leaves_the_tap_undecided(
+    runtime: Runtime, show: str
+) -> None:
+    raw = Redis.from_url(runtime.redis_url)  # DUMP's bytes are not text
+    try:
+        before = {key.decode(): await raw.dump(key) for key in await raw.keys("*")}
+        provider = runtime.payments
+        runtime.payments = LosesTheHoldWhilePaying(provider, raw, before)  # type: ignore[assignment]
+        lost = await buy(runtime)
+        runtime.payments = provider
+    finally:
+        await raw.aclose()
+    # Neither a confirmation nor a refusal: its key remembers nothing, so the buyer's
+    # page taps again (in_progress), and the payment taken for the lost hold is voided.
+    assert lost.result == "in_progress" and lost.retry_after_ms
+    assert len(provider.voided) == 1  # type: ignore[attr-defined]
+    assert await units(runtime.redis, "p-plain") == Units(50, 0, 0, 50)
+    again = await buy(runtime)
+    assert again.result == "confirmed" and not again.replayed
+    replay = await buy(runtime)
+    assert replay.result == "confirmed" and replay.replayed
+    assert replay.order == again.order
+    await assert_units_add_up(runtime.redis)
+
+
 async def test_a_payment_that_stalls_past_the_timeout_is_voided_and_released(
     runtime: Runtime, show: str
 ) -> None:

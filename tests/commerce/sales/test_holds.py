@@ -107,7 +107,7 @@ async def test_a_hold_confirmed_after_it_expired_is_refused_and_the_payment_void
         keys=sale_keys(SHOW, buyer="ana", idempotency_key="k1", order_id="o_late"),
         args=[hold_id, "o_late", '{"id":"o_late"}', 1000],
     )
-    assert reply == ["gone"]
+    assert reply == ["gone", "hold_expired"]  # what the key remembers
     assert await runtime.redis.get(keys.show_order(SHOW, "o_late")) is None
     assert await units(runtime.redis, "p-plain") == Units(50, 0, 0, 50)
 
