@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 import pytest
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 
 from livecart.commerce.sales import checkout
 from livecart.commerce.sales.checkout import BuyRequest, IdempotencyConflict, Outcome
@@ -140,6 +140,16 @@ async def test_a_refused_or_failed_payment_releases_the_hold(
     assert replay.result == code and replay.replayed
 
 
+# Every key of the show: they share its hash tag (one slot on a cluster).
+SHOW_KEYS = keys.show(SHOW).removesuffix(":show") + ":*"
+
+
+async def show_keys(raw: Redis) -> list[bytes]:
+    if isinstance(raw, RedisCluster):  # KEYS goes to one node unless told otherwise
+        return await raw.keys(SHOW_KEYS, target_nodes=RedisCluster.PRIMARIES)  # type: ignore[no-any-return]
+    return await raw.keys(SHOW_KEYS)  # type: ignore[no-any-return]
+
+
 class LosesTheHoldWhilePaying:
     """The test provider, but while it pays, the show's keys go back to how they were
     before the tap: what a failover leaves when it took back the reserve's writes (the
@@ -152,7 +162,7 @@ class LosesTheHoldWhilePaying:
         return getattr(self.provider, name)
 
     async def authorise(self, **kw: Any) -> Any:
-        for key in await self.raw.keys("*"):
+        for key in await show_keys(self.raw):
             if key.decode() not in self.before:
                 await self.raw.delete(key)
         for key, dumped in self.before.items():
@@ -163,9 +173,15 @@ class LosesTheHoldWhilePaying:
 async def test_a_hold_a_failover_took_back_while_paying_leaves_the_tap_undecided(
     runtime: Runtime, show: str
 ) -> None:
-    raw = Redis.from_url(runtime.redis_url)  # DUMP's bytes are not text
+    # Bytes, not text: DUMP's payload is binary.
+    raw: Redis = (
+        RedisCluster.from_url(runtime.settings.redis.url)  # type: ignore[assignment]
+        if runtime.settings.redis.cluster
+        else Redis.from_url(runtime.redis_url)
+    )
     try:
-        before = {key.decode(): await raw.dump(key) for key in await raw.keys("*")}
+        before = {key.decode(): await raw.dump(key) for key in await show_keys(raw)}
+        assert keys.show_stock(SHOW) in before
         provider = runtime.payments
         runtime.payments = LosesTheHoldWhilePaying(provider, raw, before)  # type: ignore[assignment]
         lost = await buy(runtime)
