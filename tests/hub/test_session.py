@@ -25,6 +25,7 @@ from websockets.asyncio.client import connect
 from livecart.commerce.shows import control as show_control
 from livecart.config import Settings
 from livecart.hub.events import STAFF_ONLY
+from livecart.hub.room import DELIVERY_SLICE_MIN
 from livecart.store import keys
 from tests.commerce.conftest import seed_show
 from tests.helpers import LiveServer
@@ -537,6 +538,27 @@ async def test_pin_and_unpin_reach_every_viewer_and_a_repeat_changes_nothing(
     unpinned = await crew.ana.event("unpinned")
     assert unpinned["data"] == {"sku": "p-limited"}
     assert await redis_of.hget(keys.show(SHOW), "pinned") == ""
+
+
+async def test_a_frame_to_more_viewers_than_a_slice_reaches_each_once_and_skips_leavers(
+    live: LiveServer, crew: Crew
+) -> None:
+    """Past ``DELIVERY_SLICE_MIN`` sockets a frame goes out in slices, the loop running
+    other work between them: every viewer still gets it once, and one that left
+    meanwhile is skipped."""
+    count = DELIVERY_SLICE_MIN * 2 + 50
+    viewers = await asyncio.gather(*(HubClient.open(ws_url(live)) for _ in range(count)))
+    try:
+        await acked(crew.streamer, "pin", sku="p-limited")
+        leaving = viewers.pop()
+        await leaving.close()
+        await acked(crew.streamer, "pin", sku="p-plain")
+        for viewer in viewers:
+            await viewer.event("pinned", lambda e: e["data"]["sku"] == "p-plain")
+            pins = [e["data"]["sku"] for e in viewer.events if e["type"] == "pinned"]
+            assert pins == ["p-limited", "p-plain"]
+    finally:
+        await asyncio.gather(*(viewer.close() for viewer in viewers))
 
 
 async def test_a_flash_sale_is_announced_sold_at_its_price_and_stopped(

@@ -1,7 +1,9 @@
-"""The hub's pure parts, without a server: framing, folding, tick planning, rate limits,
-the message envelope."""
+"""The hub's pure parts, without a server: framing, folding, tick planning, delivery
+slices, rate limits, the message envelope."""
 
 from __future__ import annotations
+
+import math
 
 import orjson
 import pytest
@@ -14,6 +16,7 @@ from livecart.errors import InvalidInput
 from livecart.hub.events import HubEvent, events_payload, fold, parse_stream_id
 from livecart.hub.limits import JoinTurns, TokenBucket
 from livecart.hub.protocol import decode_inbound
+from livecart.hub.room import DELIVERY_SLICE_MAX, DELIVERY_SLICE_MIN, next_slice
 from livecart.hub.ticks import plan_ticks
 from livecart.hub.wire import PING_FRAME, text_frame
 
@@ -211,3 +214,27 @@ def test_bad_envelopes_are_named(text: str, code: str, field: str | None) -> Non
         decode_inbound(text)
     assert refused.value.code == code
     assert refused.value.field == field
+
+
+def test_a_frame_yields_often_while_its_tick_has_time_to_spare() -> None:
+    # 5 000 sockets at 7 us, yields of 1 ms, a tick of 100 ms: 35 ms of writes, and room
+    # for 65 yields, so the smallest slices.
+    assert next_slice(5000, 7e-6, 0.001, 0.1) == DELIVERY_SLICE_MIN
+
+
+def test_a_frame_yields_as_often_as_ends_it_in_time() -> None:
+    left, per_socket_s, yield_s, time_left_s = 5000, 7e-6, 0.01, 0.1
+    size = next_slice(left, per_socket_s, yield_s, time_left_s)
+    assert DELIVERY_SLICE_MIN < size < DELIVERY_SLICE_MAX
+    yields = math.ceil(left / size)
+    assert yields * yield_s + left * per_socket_s <= time_left_s + yield_s
+
+
+@pytest.mark.parametrize("time_left_s", [0.0, -1.0, 0.02])
+def test_a_frame_short_of_time_takes_the_largest_slices(time_left_s: float) -> None:
+    assert next_slice(10_000, 7e-6, 0.01, time_left_s) == DELIVERY_SLICE_MAX
+
+
+def test_a_slice_is_never_more_than_the_sockets_left() -> None:
+    assert next_slice(40, 7e-6, 0.01, 0.0) == 40
+    assert next_slice(40, 7e-6, 0.0, 1.0) == 40
