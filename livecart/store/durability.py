@@ -28,6 +28,7 @@ before reply, ``appendfsync always``) is the promise.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -51,9 +52,19 @@ async def _connection_for(runtime: Runtime, show: str) -> AsyncIterator[Redis]:
     """A client bound to one connection, to the primary owning the show's slot: the one
     place that chooses it. On one server, a connection of the node's pool. On Redis
     Cluster it must be a connection to the primary of ``keys.show(show)``'s slot (a
-    cluster client would send the keyless WAITAOF to any node)."""
-    async with primary_client(runtime.redis, keys.show_durable_mark(show)).client() as single:
+    cluster client would send the keyless WAITAOF to any node).
+
+    Not redis-py's ``async with client.client()``: its exit awaits a lock before it gives
+    the connection back, and a second cancel there (``runtime.cancel_and_wait`` cancels
+    a stopping worker again after 20 ms) skipped the release, leaving the connection
+    taken from the pool for good. Here the release is shielded: it completes even when
+    the caller is cancelled again while it waits."""
+    single = primary_client(runtime.redis, keys.show_durable_mark(show)).client()
+    await single.initialize()  # takes the connection
+    try:
         yield single
+    finally:
+        await asyncio.shield(single.aclose())
 
 
 async def run_confirmed(
